@@ -1,0 +1,175 @@
+"""The ``swaxs`` command. Each subcommand is a thin call into the library."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from swaxs_plugins import __version__
+from swaxs_plugins.core.errors import PipelineError, SwaxsError
+from swaxs_plugins.core.executors import make_executor
+from swaxs_plugins.core.pipeline import Plan, check_pipeline, run_pipeline
+from swaxs_plugins.core.registry import Registry
+
+
+class SwaxsGroup(click.Group):
+    """Turns every :class:`SwaxsError` into one clear message on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SwaxsError as error:
+            command = ctx.invoked_subcommand or ""
+            raise click.ClickException(f"[{command}] {error}") from error
+
+
+def _registry(ctx: click.Context) -> Registry:
+    obj = ctx.find_root().obj
+    if "registry" not in obj:
+        obj["registry"] = Registry.discover(obj["plugin_dirs"])
+    return obj["registry"]
+
+
+@click.group(cls=SwaxsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="swaxs")
+@click.option("--plugins-dir", "plugin_dirs", multiple=True, type=click.Path(path_type=Path),
+              help="Folder of one-file plugins to load (repeatable); SWAXS_PLUGINS_PATH adds more.")
+@click.pass_context
+def main(ctx: click.Context, plugin_dirs: tuple[Path, ...]) -> None:
+    """Scanning SAXS/WAXS and SAXS tomography: pipelines of plugin steps, NeXus in and out."""
+    ctx.ensure_object(dict)
+    ctx.obj["plugin_dirs"] = plugin_dirs
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List step implementations, defaults, conflicts and plugins that failed to load."""
+    registry = _registry(ctx)
+    rows = _plugin_rows(registry)
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    for row in rows:
+        mark = "*" if row["default"] else " "
+        where = row["distribution"] or row["source"]
+        line = f"{mark} {row['kind']:<13} {row['name']:<16} {row['version'] or '':<10} {where}"
+        click.echo(line if not row["error"] else f"! {row['kind'] or '?':<13} {row['name']:<16} ERROR {row['error']}")
+    click.echo("(* = default implementation of its kind, ! = could not be used)")
+
+
+def _plugin_rows(registry: Registry) -> list[dict[str, Any]]:
+    rows = []
+    for kind in registry.kinds():
+        try:
+            default = registry.default_name(kind)
+        except SwaxsError:
+            default = None
+        for step in registry.implementations(kind):
+            rows.append(_row(kind, step.impl.name, step.impl.version, step.source.distribution, str(step.source),
+                             step.impl.name == default, None, step.impl.description))
+    for (kind, name), claimants in registry.conflicts.items():
+        error = "registered twice, by " + " and ".join(str(s.source) for s in claimants)
+        for step in claimants:
+            rows.append(_row(kind, name, step.impl.version, step.source.distribution, str(step.source), False, error,
+                             step.impl.description))
+    for failure in registry.load_errors:
+        rows.append(_row(None, failure.source.name, failure.source.version, failure.source.distribution,
+                         str(failure.source), False, failure.message, ""))
+    return rows
+
+
+def _row(kind: str | None, name: str, version: str | None, distribution: str | None, source: str, default: bool,
+         error: str | None, description: str) -> dict[str, Any]:
+    return {"kind": kind, "name": name, "version": version, "distribution": distribution, "source": source,
+            "default": default, "error": error, "description": description}
+
+
+@main.command()
+@click.argument("kind")
+@click.argument("name", required=False)
+@click.pass_context
+def describe(ctx: click.Context, kind: str, name: str | None) -> None:
+    """Show a step's inputs and parameters (JSON schema with units and defaults)."""
+    step = _registry(ctx).get(kind, name)
+    cls = step.impl.cls
+    click.echo(json.dumps({"kind": kind, "name": step.impl.name, "version": step.impl.version,
+                           "description": step.impl.description, "definition": cls.definition,
+                           "inputs": {k: asdict(v) for k, v in cls.inputs.items()},
+                           "parameters": cls.Parameters.model_json_schema()}, indent=1))
+
+
+@main.command()
+@click.argument("pipeline", type=click.Path(path_type=Path))
+@click.pass_context
+def check(ctx: click.Context, pipeline: Path) -> None:
+    """Validate PIPELINE without processing data: schema, plugins, references, files, shapes, memory."""
+    plan = _check(ctx, pipeline)
+    for step in plan.steps:
+        shapes = ", ".join(f"{k} {list(v)}" for k, v in step.estimate.outputs.items()) or "-"
+        click.echo(f"  {step.config.id:<20} {step.config.kind}/{step.registered.impl.name:<12} {shapes}")
+    click.echo(f"{pipeline}: OK, {len(plan.steps)} steps; estimated peak memory "
+               f"{plan.memory_bytes / 2**20:.0f} MiB; output {plan.output}")
+
+
+def _check(ctx: click.Context, pipeline: Path) -> Plan:
+    try:
+        return check_pipeline(pipeline, _registry(ctx))
+    except PipelineError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@main.command()
+@click.argument("pipeline", type=click.Path(path_type=Path))
+@click.option("--executor", type=click.Choice(["serial", "dask"]), default="serial", show_default=True,
+              help="Where frame-wise work runs.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Workers of the local Dask cluster.")
+@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler, e.g. tcp://host:8786.")
+@click.option("--overwrite", is_flag=True, help="Recompute every step and replace existing results.")
+@click.pass_context
+def run(ctx: click.Context, pipeline: Path, executor: str, workers: int | None, scheduler: str | None,
+        overwrite: bool) -> None:
+    """Run PIPELINE; unchanged steps of an earlier run are kept (resume)."""
+    plan = _check(ctx, pipeline)
+    with make_executor(executor, workers=workers, scheduler=scheduler) as chosen:
+        runs = run_pipeline(plan, _registry(ctx), chosen, overwrite=overwrite)
+    for step in runs:
+        click.echo(f"  {step.step_id:<20} {step.status:<10} {step.path}")
+    click.echo(f"wrote {plan.output}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check FILES against the NeXus application definitions their entries declare."""
+    from swaxs_plugins.io.validation import validate_file
+
+    failed = False
+    for path in files:
+        for report in validate_file(path):
+            verdict = "OK" if report.ok else "FAILED"
+            click.echo(f"{path}::{report.entry} [{report.definition}] {verdict}: "
+                       f"{report.errors} errors, {report.warnings} warnings")
+            for message in report.messages if not report.ok else []:
+                click.echo(f"    {message}")
+            failed |= not report.ok
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+def view(file: Path) -> None:
+    """Open FILE in silx view."""
+    sys.exit(subprocess.call([sys.executable, "-m", "silx", "view", str(file)]))
+
+
+if __name__ == "__main__":
+    main()

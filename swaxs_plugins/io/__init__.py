@@ -1,0 +1,1 @@
+"""Reading raw data (NeXus/HDF5 paths, fabio images, compressed Eiger) and writing NeXus results."""

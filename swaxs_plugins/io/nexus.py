@@ -1,0 +1,225 @@
+"""Writing NeXus: one file per step, one NXentry with its NXprocess, NXdata that silx plots.
+
+A step's file is written under a temporary name and renamed into place only when complete, so a
+crash never leaves a result that looks finished. :func:`write_nxdata` always writes @signal,
+@axes, ``<signal>_errors``, and @long_name and @units on every axis; the @default chain runs from
+the file root to the plot a user should see first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+PROCESS_GROUP = "reduction"
+PARAMETERS_GROUP = "input"
+CONFIGURATION_NOTE = "configuration"
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One NXdata axis: its values, units and the label a plot shows."""
+
+    name: str
+    values: np.ndarray
+    units: str
+    long_name: str
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """Provenance of one step input: which file (and datasets), and the hash of its content."""
+
+    name: str
+    file: Path
+    description: str
+    content_hash: str
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def set_nx_class(group: h5py.Group, nx_class: str) -> h5py.Group:
+    group.attrs["NX_class"] = nx_class
+    return group
+
+
+def write_nxdata(
+    parent: h5py.Group,
+    name: str,
+    signal: np.ndarray,
+    axes: Sequence[Axis | None],
+    *,
+    signal_name: str = "I",
+    long_name: str,
+    units: str,
+    errors: np.ndarray | None = None,
+    interpretation: str | None = None,
+    auxiliary: Mapping[str, np.ndarray] | None = None,
+    silx_style: Mapping[str, Any] | None = None,
+    chunks: tuple[int, ...] | bool | None = None,
+) -> h5py.Group:
+    """Write an NXdata group; ``axes`` has one entry per signal dimension (None: no axis, '.').
+
+    Frames-sized stacks should pass ``chunks`` of one image so that silx reads them lazily.
+    """
+    if len(axes) != signal.ndim:
+        raise ValueError(f"NXdata '{name}': {len(axes)} axes for a {signal.ndim}-d signal")
+    group = set_nx_class(parent.create_group(name), "NXdata")
+    group.attrs["signal"] = signal_name
+    group.attrs["axes"] = [axis.name if axis else "." for axis in axes]
+    _write_signal(group, signal_name, signal, long_name, units, chunks)
+    if errors is not None:
+        if errors.shape != signal.shape:
+            raise ValueError(f"NXdata '{name}': errors shape {errors.shape} != signal shape {signal.shape}")
+        _write_signal(group, f"{signal_name}_errors", errors, f"{long_name} uncertainty", units, chunks)
+    if interpretation:
+        group[signal_name].attrs["interpretation"] = interpretation
+    for dim, axis in enumerate(axes):
+        if axis is not None:
+            _write_axis(group, axis, dim, signal.shape[dim])
+    if auxiliary:
+        for aux_name, values in auxiliary.items():
+            _write_signal(group, aux_name, values, aux_name.replace("_", " "), units, chunks)
+        group.attrs["auxiliary_signals"] = list(auxiliary)
+    if silx_style:
+        group.attrs["SILX_style"] = json.dumps(silx_style)
+    return group
+
+
+def _write_signal(group: h5py.Group, name: str, data: np.ndarray, long_name: str, units: str,
+                  chunks: tuple[int, ...] | bool | None) -> None:
+    dataset = group.create_dataset(name, data=data, chunks=chunks)
+    dataset.attrs["long_name"] = long_name
+    dataset.attrs["units"] = units
+
+
+def _write_axis(group: h5py.Group, axis: Axis, dim: int, length: int) -> None:
+    values = np.asarray(axis.values)
+    if values.ndim != 1 or len(values) not in (length, length + 1):
+        raise ValueError(f"NXdata axis '{axis.name}': shape {values.shape} does not fit dimension of length {length}")
+    if axis.name not in group:
+        dataset = group.create_dataset(axis.name, data=values)
+        dataset.attrs["units"] = axis.units
+        dataset.attrs["long_name"] = axis.long_name
+    group.attrs[f"{axis.name}_indices"] = dim
+
+
+def write_parameters(process: h5py.Group, params: Mapping[str, Any], units: Mapping[str, str]) -> h5py.Group:
+    """The resolved parameters as an NXparameters group, one field each, with units where known."""
+    group = set_nx_class(process.create_group(PARAMETERS_GROUP), "NXparameters")
+    for name, value in params.items():
+        if value is None:
+            continue
+        group.create_dataset(name, data=_as_field(value))
+        if name in units:
+            group[name].attrs["units"] = units[name]
+    return group
+
+
+def _as_field(value: Any) -> Any:
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    array = np.asarray(value) if isinstance(value, (list, tuple)) else None
+    if array is not None and array.dtype.kind in "biuf":
+        return array
+    return json.dumps(value)
+
+
+class StepWriter:
+    """Writes one step's NeXus file atomically: a temporary file renamed into place on success.
+
+    Use as a context manager; the entry is reachable as :attr:`entry`. On an exception the
+    temporary file is removed and the final path is left as it was.
+    """
+
+    def __init__(self, path: Path, entry_name: str, definition: str) -> None:
+        self.path = Path(path)
+        self.entry_name = entry_name
+        self.definition = definition
+        self.partial_path = self.path.with_name(f".{self.path.name}.partial")
+        self._file: h5py.File | None = None
+
+    def __enter__(self) -> StepWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = h5py.File(self.partial_path, "w")
+        self._file.attrs.update({"default": self.entry_name, "file_name": self.path.name,
+                                 "file_time": now_iso(), "creator": "swaxs_plugins",
+                                 "HDF5_Version": h5py.version.hdf5_version, "h5py_version": h5py.__version__})
+        entry = set_nx_class(self._file.create_group(self.entry_name), "NXentry")
+        entry["definition"] = self.definition
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        assert self._file is not None
+        self._file.close()
+        if exc_type is None:
+            os.replace(self.partial_path, self.path)
+        else:
+            self.partial_path.unlink(missing_ok=True)
+
+    @property
+    def entry(self) -> h5py.Group:
+        assert self._file is not None, "StepWriter used outside its with-block"
+        return self._file[self.entry_name]
+
+    def write_process(self, *, program: str, version: str, sequence_index: int, kind: str, implementation: str,
+                      params: Mapping[str, Any], units: Mapping[str, str], configuration: Mapping[str, Any],
+                      inputs: Sequence[InputRecord], reference: str) -> h5py.Group:
+        """The NXprocess of this step: who made it, when, with which parameters from which inputs."""
+        process = set_nx_class(self.entry.create_group(PROCESS_GROUP), "NXprocess")
+        process["program"] = program
+        process["version"] = version
+        process["date"] = now_iso()
+        process["sequence_index"] = np.int64(sequence_index)
+        process["reference"] = reference
+        process["note"] = f"swaxs_plugins step '{self.entry_name}': {kind}/{implementation}"
+        write_parameters(process, params, units)
+        note = set_nx_class(process.create_group(CONFIGURATION_NOTE), "NXnote")
+        note["type"] = "application/json"
+        note["data"] = json.dumps(configuration, indent=1, default=str)
+        for record in inputs:
+            source = set_nx_class(process.create_group(f"source_{record.name}"), "NXnote")
+            source["file_name"] = str(record.file)
+            source["description"] = record.description
+            source["type"] = "content hash blake2b-160"
+            source["data"] = record.content_hash
+        return process
+
+    def nxdata(self, name: str, signal: np.ndarray, axes: Sequence[Axis | None], *, default: bool = False,
+               **kwargs: Any) -> h5py.Group:
+        """Write an NXdata in the entry (see :func:`write_nxdata`); ``default`` makes it the plot shown."""
+        group = write_nxdata(self.entry, name, signal, axes, **kwargs)
+        if default:
+            self.entry.attrs["default"] = name
+        return group
+
+
+def write_master(path: Path, entries: Sequence[tuple[str, Path]], default: str | None) -> None:
+    """A small file linking every step's entry (external links), written atomically."""
+    partial = path.with_name(f".{path.name}.partial")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(partial, "w") as handle:
+        handle.attrs.update({"file_name": path.name, "file_time": now_iso(), "creator": "swaxs_plugins"})
+        for entry_name, step_file in entries:
+            handle[entry_name] = h5py.ExternalLink(os.path.relpath(step_file, path.parent), f"/{entry_name}")
+        if default:
+            handle.attrs["default"] = default
+    os.replace(partial, path)
+
+
+def resolve_entry(handle: h5py.File, name: str) -> tuple[Path, str]:
+    """The file and path an entry really lives in, following an external link."""
+    link = handle.get(name, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        return Path(handle.filename).parent / link.filename, link.path
+    return Path(handle.filename), f"/{name}"

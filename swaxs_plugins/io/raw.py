@@ -1,0 +1,137 @@
+"""Raw input: frames, monitor, diode, positions from NeXus/HDF5 or image files, always read-only.
+
+Every facility lays out its files differently, so a :class:`RawSource` names the dataset paths.
+Frame stacks are described by (file, dataset) and opened on each read, so a block of frames can
+be read by whichever worker processes it. Errors name the file and the dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import fabio
+import h5py
+import hdf5plugin  # noqa: F401 - registers bitshuffle/LZ4 and other HDF5 filters used by detectors
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from swaxs_plugins.core.errors import InputDataError
+
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx5", ".cxi")
+LOCATION_SEPARATOR = "::"
+
+
+class RawSource(BaseModel):
+    """One raw input of a pipeline: files and where their datasets live.
+
+    ``files`` are HDF5/NeXus files (with ``frames`` the dataset of frames [n, rows, cols]) or image
+    files fabio reads (TIFF with Pilatus header, EDF, CBF, ...), forming one series in that order.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    files: list[Path]
+    frames: str | None = None
+    monitor: str | None = None
+    diode: str | None = None
+    positions: dict[str, str] = {}
+    scan_shape: str | list[int] | None = None
+    rotation_angle: str | None = None
+    timestamp: str | None = None
+
+
+def split_location(location: str) -> tuple[Path, str | None]:
+    """``"file.h5::/entry/data"`` → (file, dataset); a plain path has no dataset."""
+    path, sep, dataset = location.partition(LOCATION_SEPARATOR)
+    return Path(path), (dataset or None) if sep else None
+
+
+def is_hdf5(path: Path) -> bool:
+    """HDF5 by its name, or by its signature for files named otherwise."""
+    if path.suffix.lower() in HDF5_SUFFIXES:
+        return True
+    return path.exists() and h5py.is_hdf5(path)
+
+
+def open_hdf5(path: Path) -> h5py.File:
+    """Open an input file read-only, with an error naming it when that fails."""
+    if not path.exists():
+        raise InputDataError(f"{path}: file not found")
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        raise InputDataError(f"{path}: not a readable HDF5 file ({error})") from error
+
+
+def read_dataset(path: Path, dataset: str) -> np.ndarray:
+    """Read a whole (small) dataset, e.g. a monitor or positions."""
+    with open_hdf5(path) as handle:
+        return _dataset(handle, path, dataset)[()]
+
+
+def _dataset(handle: h5py.File, path: Path, dataset: str) -> h5py.Dataset:
+    node = handle.get(dataset)
+    if not isinstance(node, h5py.Dataset):
+        what = "no dataset" if node is None else "a group, not a dataset,"
+        raise InputDataError(f"{path}: {what} at '{dataset}'")
+    return node
+
+
+@dataclass(frozen=True)
+class FrameFile:
+    """A stack of 2D frames in one file: an HDF5 dataset [n, rows, cols] (or [rows, cols]) or an image."""
+
+    path: Path
+    dataset: str | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(frames, rows, cols), read from metadata only."""
+        if self.dataset is not None:
+            with open_hdf5(self.path) as handle:
+                return _frame_shape(self.path, self.dataset, _dataset(handle, self.path, self.dataset).shape)
+        image = self._fabio()
+        return (image.nframes, *image.shape[-2:])
+
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Frames ``start:stop`` as an array [n, rows, cols]."""
+        if self.dataset is not None:
+            with open_hdf5(self.path) as handle:
+                data = _dataset(handle, self.path, self.dataset)
+                _frame_shape(self.path, self.dataset, data.shape)
+                return data[start:stop] if data.ndim == 3 else data[()][np.newaxis][start:stop]
+        image = self._fabio()
+        indices = range(image.nframes)[start:stop]
+        return np.stack([image.getframe(i).data if image.nframes > 1 else image.data for i in indices])
+
+    def _fabio(self) -> fabio.fabioimage.FabioImage:
+        if not self.path.exists():
+            raise InputDataError(f"{self.path}: file not found")
+        try:
+            return fabio.open(str(self.path))
+        except Exception as error:  # noqa: BLE001 - fabio raises many kinds; all mean "unreadable image"
+            raise InputDataError(f"{self.path}: not an image fabio can read ({error})") from error
+
+
+def _frame_shape(path: Path, dataset: str, shape: tuple[int, ...]) -> tuple[int, int, int]:
+    if len(shape) == 3:
+        return shape  # type: ignore[return-value]
+    if len(shape) == 2:
+        return (1, *shape)  # type: ignore[return-value]
+    raise InputDataError(f"{path}: dataset '{dataset}' has shape {shape}; frames must be [n, rows, cols]")
+
+
+def frame_files(source: RawSource) -> list[FrameFile]:
+    """The frame stacks of a source, one per file, in order."""
+    return [FrameFile(path, source.frames if is_hdf5(path) else None) for path in source.files]
+
+
+def content_hash(path: Path, chunk_size: int = 1 << 22) -> str:
+    """BLAKE2b of a file's bytes: identifies exactly which input a result was made from."""
+    digest = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()

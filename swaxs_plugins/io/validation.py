@@ -1,0 +1,104 @@
+"""Validate written files against the NeXus application definitions their entries declare.
+
+Definitions are looked up first among the project's own (``nexus/``), then among those that
+nexusformat ships (NXazint1d, NXazint2d, NXcanSAS, ...). nexusformat's validator does the work.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+
+from swaxs_plugins.io.nexus import resolve_entry
+from swaxs_plugins.io.raw import open_hdf5
+
+
+@dataclass
+class ValidationReport:
+    """The validator's verdict on one entry."""
+
+    file: Path
+    entry: str
+    definition: str | None
+    warnings: int = 0
+    errors: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0
+
+
+def project_definitions() -> Path:
+    """The folder of the project's own NXDL files."""
+    return Path(str(importlib.resources.files("swaxs_plugins.nexus_definitions")))
+
+
+def definition_path(name: str) -> str:
+    """The project's NXDL file for ``name`` if it has one, else the name for nexusformat to find."""
+    candidate = project_definitions() / f"{name}.nxdl.xml"
+    return str(candidate) if candidate.is_file() else name
+
+
+def validate_file(path: Path) -> list[ValidationReport]:
+    """Validate every NXentry of a file (following external links to step files)."""
+    reports = []
+    with open_hdf5(Path(path)) as handle:
+        names = [n for n in handle if _is_entry(handle, n)]
+        targets = [(n, *resolve_entry(handle, n), _definition(handle, n)) for n in names]
+    for name, target_file, target_path, definition in targets:
+        report = ValidationReport(Path(path), name, definition)
+        if definition is None:
+            report.errors, report.messages = 1, [f"entry '{name}' declares no 'definition'"]
+        else:
+            _run_validator(report, target_file, target_path, definition)
+        reports.append(report)
+    if not reports:
+        reports.append(ValidationReport(Path(path), "/", None, errors=1, messages=["the file holds no NXentry"]))
+    return reports
+
+
+def _is_entry(handle: h5py.File, name: str) -> bool:
+    node = handle.get(name)
+    nx_class = node.attrs.get("NX_class") if isinstance(node, h5py.Group) else None
+    return (nx_class.decode() if isinstance(nx_class, bytes) else nx_class) in ("NXentry", "NXsubentry")
+
+
+def _definition(handle: h5py.File, name: str) -> str | None:
+    node = handle[name].get("definition")
+    if node is None:
+        return None
+    value = node[()]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _run_validator(report: ValidationReport, file: Path, entry_path: str, definition: str) -> None:
+    from nexusformat.nexus.validate import logger, validate_application
+
+    collector = _Collector()
+    saved_handlers, saved_level = logger.handlers[:], logger.level
+    logger.handlers = [collector]
+    logger.setLevel(logging.WARNING)
+    try:
+        totals = validate_application(str(file), path=entry_path, application=definition_path(definition))
+    finally:
+        logger.handlers, logger.level = saved_handlers, saved_level
+    report.messages = [r.getMessage().strip() for r in collector.records
+                       if r.levelno in (logging.WARNING, logging.ERROR) and r.getMessage().strip()]
+    if totals is None:
+        report.errors = max(1, sum(r.levelno == logging.ERROR for r in collector.records))
+    else:
+        report.warnings, report.errors = totals

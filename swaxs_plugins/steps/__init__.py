@@ -1,0 +1,1 @@
+"""The built-in step plugins, one module per step kind; each is declared in ``entrypoints.cfg``."""
