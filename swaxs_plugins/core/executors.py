@@ -6,6 +6,7 @@ block, so results are bit-for-bit identical whichever executor ran them.
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -55,8 +56,19 @@ class SerialExecutor(Executor):
         return results
 
 
-def _call(block: Any, *, func: Callable[[Any], Any]) -> Any:
-    return func(block)
+def _call(block: Any, *, process: Callable[[Any], Any]) -> Any:
+    return process(block)
+
+
+def _ship_local_plugin(func: Callable[..., Any]) -> None:
+    """One-file plugins are not importable on workers: send their code along (by value)."""
+    import cloudpickle
+
+    from swaxs_plugins.core.registry import LOCAL_PLUGIN_PREFIX
+
+    module = sys.modules.get(getattr(func, "__module__", "") or "")
+    if module is not None and module.__name__.startswith(LOCAL_PLUGIN_PREFIX):
+        cloudpickle.register_pickle_by_value(module)
 
 
 class DaskExecutor(Executor):
@@ -97,8 +109,9 @@ class DaskExecutor(Executor):
         if not blocks:
             return []
         client = self.client
+        _ship_local_plugin(func)
         [shared_func] = client.scatter([func], broadcast=True, hash=False)
-        futures = client.map(_call, list(blocks), func=shared_func, pure=False)
+        futures = client.map(_call, list(blocks), process=shared_func, pure=False)
         with self._bar(len(futures), description) as bar:
             for _ in as_completed(futures):
                 bar.update()

@@ -30,6 +30,7 @@ BUILTIN_DISTRIBUTION = "swaxs-plugins"
 ENTRY_POINT_GROUP = PROJECT
 DISABLE_AUTOLOAD_ENV = "SWAXS_DISABLE_PLUGIN_AUTOLOAD"
 PLUGINS_PATH_ENV = "SWAXS_PLUGINS_PATH"
+LOCAL_PLUGIN_PREFIX = "swaxs_local_plugin_"
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ def _plugin_files(dirs: Iterable[str | Path], registry: Registry) -> list[Path]:
 def _import_file(path: Path) -> ModuleType:
     """Import a one-file plugin under a module name unique to its path."""
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
-    spec = importlib.util.spec_from_file_location(f"swaxs_local_plugin_{path.stem}_{digest}", path)
+    spec = importlib.util.spec_from_file_location(f"{LOCAL_PLUGIN_PREFIX}{path.stem}_{digest}", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)

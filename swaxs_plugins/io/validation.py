@@ -76,9 +76,21 @@ def _definition(handle: h5py.File, name: str) -> str | None:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _findings(records: list[logging.LogRecord]) -> list[str]:
+    """Warnings and errors, each prefixed with the field or group the validator was looking at."""
+    findings, where = [], ""
+    for record in records:
+        message = record.getMessage().strip()
+        if message.startswith(("Field:", "Group:")):
+            where = message
+        elif logging.WARNING <= record.levelno <= logging.ERROR and message:
+            findings.append(f"{where}: {message}" if where else message)
+    return findings
+
+
 class _Collector(logging.Handler):
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.INFO)
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -91,13 +103,12 @@ def _run_validator(report: ValidationReport, file: Path, entry_path: str, defini
     collector = _Collector()
     saved_handlers, saved_level = logger.handlers[:], logger.level
     logger.handlers = [collector]
-    logger.setLevel(logging.WARNING)
+    logger.setLevel(logging.INFO)
     try:
         totals = validate_application(str(file), path=entry_path, application=definition_path(definition))
     finally:
         logger.handlers, logger.level = saved_handlers, saved_level
-    report.messages = [r.getMessage().strip() for r in collector.records
-                       if r.levelno in (logging.WARNING, logging.ERROR) and r.getMessage().strip()]
+    report.messages = _findings(collector.records)
     if totals is None:
         report.errors = max(1, sum(r.levelno == logging.ERROR for r in collector.records))
     else:

@@ -1,0 +1,80 @@
+"""Test-only one-file plugin: frame-wise steps with answers a test can compute by hand.
+
+Loaded through ``--plugins-dir``/``Registry.discover([...])`` exactly as a facility's file would be.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
+from swaxs_plugins.core.step import Estimate, InputSpec, Step, StepParameters, chunk_ranges, parameter
+from swaxs_plugins.io.nexus import Axis
+from swaxs_plugins.io.raw import frame_files
+
+
+class FrameSumParameters(StepParameters):
+    factor: float = parameter(1.0, description="Multiplier applied to every frame sum")
+    chunk: int = parameter(3, description="Frames per block", ge=1)
+    fail_on_frame: int = parameter(-1, description="Raise when this frame index is processed (tests)")
+
+
+class FrameSum(Step):
+    """Sum of every frame times ``factor``: a frame-wise step whose answer is known exactly."""
+
+    Parameters = FrameSumParameters
+    inputs = {"scans": InputSpec("frames to sum", source="raw")}
+
+    def setup(self, context):
+        self.files = frame_files(context.inputs["scans"])
+
+    def blocks(self):
+        return [(f, r.start, r.stop) for f in self.files for r in chunk_ranges(f.shape[0], self.params.chunk)]
+
+    def process(self, block):
+        frame_file, start, stop = block
+        if start <= self.params.fail_on_frame < stop:
+            raise RuntimeError(f"asked to fail on frame {self.params.fail_on_frame}")
+        frames = frame_file.read(start, stop).astype(np.float64)
+        return frames.sum(axis=(1, 2)) * self.params.factor + np.sin(frames).sum(axis=(1, 2))
+
+    def finalize(self, results, writer):
+        sums = np.concatenate(results)
+        writer.nxdata("sums", sums, [Axis("frame", np.arange(len(sums)), "", "frame index")],
+                      signal_name="total", long_name="frame sum", units="counts", errors=np.sqrt(np.abs(sums)),
+                      default=True)
+
+    def estimate(self, input_shapes):
+        n_frames = input_shapes.get("scans", {}).get("frames", (0,))[0]
+        return Estimate(outputs={"sums": (n_frames,)}, memory_bytes=8 * n_frames)
+
+
+class ScaleParameters(StepParameters):
+    offset: float = parameter(0.0, description="Added to every sum", unit="counts")
+
+
+class Rescale(Step):
+    """Reads an earlier step's sums and adds an offset: exercises step-to-step references."""
+
+    Parameters = ScaleParameters
+    inputs = {"sums": InputSpec("an earlier frame-sum step", step_kinds=("integrate",))}
+
+    def setup(self, context):
+        import h5py
+
+        ref = context.inputs["sums"]
+        with h5py.File(ref.path, "r") as handle:
+            self.sums = handle[ref.entry]["sums/total"][()]
+
+    def finalize(self, results, writer):
+        shifted = self.sums + self.params.offset
+        writer.nxdata("shifted", shifted, [Axis("frame", np.arange(len(shifted)), "", "frame index")],
+                      long_name="shifted sum", units="counts", default=True)
+
+
+@hookimpl
+def swaxs_register_steps():
+    return [
+        StepImpl("integrate", "framesum", FrameSum, "0.3", "frame sums (test only)"),
+        StepImpl("background", "offset", Rescale, "0.1", "adds an offset (test only)"),
+    ]

@@ -1,0 +1,206 @@
+"""Pipeline files: validation without data (every message names step and field), runs and resume."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import TEST_PLUGINS, write_pipeline
+from swaxs_plugins.core.errors import PipelineError, StepFailed, SwaxsError
+from swaxs_plugins.core.executors import SerialExecutor
+from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
+from swaxs_plugins.core.registry import Registry
+
+GOOD = '''
+name: sums
+inputs:
+  scans: {{files: [{raw}], frames: /entry/instrument/det/data}}
+output: out/sums.nxs
+steps:
+  - id: sums
+    kind: integrate
+    impl: framesum
+    inputs: {{scans: scans}}
+    params: {{factor: 2.0, chunk: 4{extra}}}
+  - id: shifted
+    kind: background
+    impl: offset
+    inputs: {{sums: sums}}
+    params: {{offset: 1.5}}
+'''
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry.discover([TEST_PLUGINS])
+
+
+def pipeline_text(raw: Path, extra: str = "") -> str:
+    return GOOD.format(raw=raw, extra=extra)
+
+
+def problems_of(path: Path, registry: Registry) -> list[str]:
+    with pytest.raises(PipelineError) as error:
+        check_pipeline(path, registry)
+    return error.value.problems
+
+
+def expected_sums(frames: np.ndarray, factor: float) -> np.ndarray:
+    data = frames.astype(np.float64)
+    return data.sum(axis=(1, 2)) * factor + np.sin(data).sum(axis=(1, 2))
+
+
+def test_a_good_pipeline_checks_with_shapes_and_memory(raw_scan, tmp_path, registry):
+    raw, frames = raw_scan
+    plan = check_pipeline(write_pipeline(tmp_path / "p.yaml", pipeline_text(raw)), registry)
+    assert [s.config.id for s in plan.steps] == ["sums", "shifted"]
+    assert plan.steps[0].estimate.outputs == {"sums": (len(frames),)}
+    assert plan.memory_bytes == 8 * len(frames)
+    assert plan.output == (tmp_path / "out" / "sums.nxs").resolve()
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (("kind: background", "kind: denoise"), "step 'shifted' (denoise), field 'kind': unknown step kind 'denoise'"),
+    (("impl: offset", "impl: nosuch"),
+     "step 'shifted' (background), field 'impl': unknown implementation 'nosuch' of step kind 'background'; "
+     "available: offset"),
+    (("{sums: sums}", "{sums: summs}"),
+     "step 'shifted' (background), field 'inputs.sums': 'summs' is neither an input of the pipeline nor an earlier step"),
+    (("factor: 2.0", "factor: lots"), "step 'sums' (integrate), field 'params.factor': Input should be a valid number"),
+    (("chunk: 4", "chunk: 4, colour: red"), "step 'sums' (integrate), field 'params.colour': Extra inputs are not permitted"),
+    (("{sums: sums}", "{}"), "step 'shifted' (background), field 'inputs.sums': missing"),
+    (("{scans: scans}", "{scans: sums}"), "step 'sums' (integrate), field 'inputs.scans': 'sums' is neither"),
+])
+def test_each_mistake_is_reported_with_step_and_field(raw_scan, tmp_path, registry, edit, expected):
+    raw, _ = raw_scan
+    text = pipeline_text(raw).replace(*edit)
+    problems = problems_of(write_pipeline(tmp_path / "p.yaml", text), registry)
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_a_missing_input_file_names_the_input_and_file(tmp_path, registry):
+    missing = tmp_path / "nothere.nxs"
+    problems = problems_of(write_pipeline(tmp_path / "p.yaml", pipeline_text(missing)), registry)
+    assert problems == [f"input 'scans', field 'files': file not found: {missing}"]
+
+
+def test_a_wrong_frames_path_names_the_dataset(raw_scan, tmp_path, registry):
+    raw, _ = raw_scan
+    text = pipeline_text(raw).replace("/entry/instrument/det/data", "/entry/instrument/eiger/data")
+    problems = problems_of(write_pipeline(tmp_path / "p.yaml", text), registry)
+    assert problems == [f"input 'scans', field 'frames': {raw}: no dataset at '/entry/instrument/eiger/data'"]
+
+
+def test_structure_errors_name_the_step_and_field(tmp_path, registry):
+    text = "name: x\noutput: o.nxs\nsteps:\n  - id: 2bad\n    kind: fit\n  - kind: fit\n"
+    problems = problems_of(write_pipeline(tmp_path / "p.yaml", text), registry)
+    assert any(p.startswith("step '2bad' (fit), field 'id': String should match pattern") for p in problems)
+    assert any(p.startswith("step '#2' (fit), field 'id': Field required") for p in problems)
+
+
+def test_a_reference_to_a_later_step_is_dangling(raw_scan, tmp_path, registry):
+    raw, _ = raw_scan
+    lines = pipeline_text(raw).split("  - id: shifted")
+    text = lines[0].split("steps:")[0] + "steps:\n  - id: shifted" + lines[1] + lines[0].split("steps:")[1]
+    problems = problems_of(write_pipeline(tmp_path / "p.yaml", text), registry)
+    assert any(p.startswith("step 'shifted' (background), field 'inputs.sums': 'sums' is neither") for p in problems)
+
+
+def test_a_run_writes_every_step_and_links_them(raw_scan, tmp_path, registry):
+    raw, frames = raw_scan
+    plan = check_pipeline(write_pipeline(tmp_path / "p.yaml", pipeline_text(raw)), registry)
+    runs = run_pipeline(plan, registry, SerialExecutor(progress=False))
+    assert [(r.step_id, r.status) for r in runs] == [("sums", "ran"), ("shifted", "ran")]
+    with h5py.File(plan.output, "r") as handle:
+        assert handle.attrs["default"] == "shifted"
+        np.testing.assert_allclose(handle["sums/sums/total"][()], expected_sums(frames, 2.0), rtol=1e-12)
+        np.testing.assert_allclose(handle["shifted/shifted/I"][()], expected_sums(frames, 2.0) + 1.5, rtol=1e-12)
+        assert handle["shifted/reduction/sequence_index"][()] == 2
+
+
+def test_an_unchanged_rerun_skips_and_a_changed_one_needs_overwrite(raw_scan, tmp_path, registry):
+    raw, frames = raw_scan
+    path = write_pipeline(tmp_path / "p.yaml", pipeline_text(raw))
+    run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
+    again = run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
+    assert [r.status for r in again] == ["unchanged", "unchanged"]
+    path.write_text(pipeline_text(raw).replace("offset: 1.5", "offset: 3.0"))
+    with pytest.raises(SwaxsError, match="step 'shifted': .* was made from other inputs or parameters; run with --overwrite"):
+        run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
+    runs = run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False), overwrite=True)
+    assert [r.status for r in runs] == ["ran", "ran"]
+    with h5py.File(runs[1].path, "r") as handle:
+        np.testing.assert_allclose(handle["shifted/shifted/I"][()], expected_sums(frames, 2.0) + 3.0)
+
+
+def test_a_failed_run_leaves_no_result_of_the_failed_step_and_resumes(raw_scan, tmp_path, registry):
+    raw, frames = raw_scan
+    path = write_pipeline(tmp_path / "p.yaml", textwrap.dedent(pipeline_text(raw)))
+    plan = check_pipeline(path, registry)
+    failing = plan.steps[1].step_class
+    original_finalize = failing.finalize
+    failing.finalize = lambda self, results, writer: (_ for _ in ()).throw(MemoryError("node ran out of memory"))
+    try:
+        with pytest.raises(StepFailed, match=r"step 'shifted' \(background/offset\) failed: node ran out of memory"):
+            run_pipeline(plan, registry, SerialExecutor(progress=False))
+    finally:
+        failing.finalize = original_finalize
+    assert plan.step_file("sums").exists()
+    assert not plan.step_file("shifted").exists()
+    assert not list(plan.steps_dir.glob(".*partial"))
+    with h5py.File(plan.output, "r") as handle:
+        assert list(handle) == ["sums"]
+    runs = run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
+    assert [r.status for r in runs] == ["unchanged", "ran"]
+
+
+def test_a_step_error_names_the_step_and_calls_the_error_hook(raw_scan, tmp_path, registry):
+    raw, _ = raw_scan
+    seen = []
+
+    class Watcher:
+        from swaxs_plugins.core.hookspecs import hookimpl
+
+        @hookimpl
+        def swaxs_step_error(self, step_config, context, error):
+            seen.append((step_config.id, context.impl, str(error)))
+
+    registry.manager.register(Watcher())
+    path = write_pipeline(tmp_path / "p.yaml", pipeline_text(raw, extra=", fail_on_frame: 5"))
+    with pytest.raises(StepFailed, match=r"step 'sums' \(integrate/framesum\) failed: asked to fail on frame 5"):
+        run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
+    assert seen == [("sums", "framesum", "asked to fail on frame 5")]
+
+
+def test_lifecycle_hooks_see_every_step(raw_scan, tmp_path, registry):
+    raw, _ = raw_scan
+    calls = []
+
+    class Recorder:
+        from swaxs_plugins.core.hookspecs import hookimpl
+
+        @hookimpl
+        def swaxs_before_pipeline(self, pipeline):
+            calls.append(("pipeline", pipeline.name))
+
+        @hookimpl
+        def swaxs_before_step(self, step_config, context):
+            calls.append(("before", step_config.id))
+
+        @hookimpl
+        def swaxs_after_step(self, step_config, context, output):
+            calls.append(("after", output.name))
+
+        @hookimpl
+        def swaxs_after_pipeline(self, pipeline, outputs):
+            calls.append(("done", sorted(outputs)))
+
+    registry.manager.register(Recorder())
+    run_pipeline(check_pipeline(write_pipeline(tmp_path / "p.yaml", pipeline_text(raw)), registry), registry,
+                 SerialExecutor(progress=False))
+    assert calls == [("pipeline", "sums"), ("before", "sums"), ("after", "sums.nxs"), ("before", "shifted"),
+                     ("after", "shifted.nxs"), ("done", ["shifted", "sums"])]
