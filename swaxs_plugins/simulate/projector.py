@@ -13,12 +13,13 @@ Geometry (all lengths in voxel units, see ``docs/simulation_tomography.md``):
 * Detector raster (J, K): j runs along +x_lab, k along +z_lab; the rotation axis projects onto
   j = (J - 1) / 2 and the volume centre onto k = (K - 1) / 2.
 
-The projector is voxel driven: every voxel centre is projected onto the (j, k) raster and its
-value is spread over the four nearest raster points with bilinear weights. The weights of one
-voxel sum to one, so the integral of a projection equals the integral of the volume and a
-projection value is a path length (voxel units) times the density: exact for linear functions
-of (j, k), within a few per cent near edges. The matrix is sparse (4 entries per voxel); the
-adjoint is its transpose, exact by construction.
+The projector is voxel driven: each voxel is represented by ``subsamples``³ points (2³ by
+default), each projected onto the (j, k) raster and spread over the four nearest raster points
+with bilinear weights. The weights of one voxel sum to one, so the integral of a projection
+equals the integral of the volume and a projection value is a path length (voxel units) times
+the density. Sub-sampling removes the moiré of one point per voxel (7 % at 45° rotation, 0.8 %
+with 2³ points, where the true projection is linear); edges are smoothed over about one pixel.
+The matrix is sparse (4 entries per point); the adjoint is its transpose, exact by construction.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def projection_matrix(
     support of a sample). ``offset`` = (dj, dk) translates the sample on the raster by that many
     pixels: the projection image content moves to larger j (k) for positive dj (dk). Raster
     points outside the detector are dropped; choose the detector large enough for the sample.
+    ``subsamples`` points per voxel edge share the voxel's weight (see the module notes).
     """
     n_j, n_k = detector_shape
     j_hat, k_hat, _ = detector_frame(rotation_deg, tilt_deg)
