@@ -56,7 +56,7 @@ def debye_bueche(q: np.ndarray, amplitude: float, length: float) -> np.ndarray:
 
 def electrolyte(q: np.ndarray) -> np.ndarray:
     """Liquid electrolyte (NaPF6 in carbonates) per mm: two broad amorphous humps plus a flat level."""
-    return 2.0e-5 + gaussian(q, 1.5e-4, 1.45, 0.70) + gaussian(q, 1.0e-4, 3.0, 1.0)
+    return 1.0e-5 + gaussian(q, 1.5e-4, 1.45, 0.70) + gaussian(q, 1.0e-4, 3.0, 1.0)
 
 
 def quartz(q: np.ndarray) -> np.ndarray:
