@@ -171,5 +171,33 @@ def view(file: Path) -> None:
     sys.exit(subprocess.call([sys.executable, "-m", "silx", "view", str(file)]))
 
 
+@main.command("integrate")
+@click.argument("source", metavar="INPUT")
+@click.option("--poni", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="PONI file of the geometry.")
+@click.option("--npt", type=click.IntRange(min=2), default=1000, show_default=True, help="Radial bins.")
+@click.option("--unit", type=click.Choice(["q_A^-1", "q_nm^-1", "2th_deg"]), default="q_A^-1", show_default=True)
+@click.option("--segments", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Azimuthal segments I(chi, q); 0 = 1D only.")
+@click.option("--mask", default=None, help="Mask image (0 = valid, pyFAI's convention) or file.h5::/path.")
+@click.option("--polarization", type=click.FloatRange(-1, 1), default=None, help="Polarization factor.")
+@click.option("--method", default="bbox,csr,cython", show_default=True,
+              help="pyFAI method: a name or split,algo,impl.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="NeXus file to write (NXazint1d).")
+def integrate_command(source: str, poni: Path, npt: int, unit: str, segments: int, mask: str | None,
+                      polarization: float | None, method: str, output: Path) -> None:
+    """Integrate INPUT (an image file, or file.h5::/path/to/frames) azimuthally to I(q) in NeXus."""
+    from swaxs_plugins.io.raw import RawSource, split_location
+    from swaxs_plugins.steps.integrate import IntegrateParameters, integrate_file
+
+    path, dataset = split_location(source)
+    parts = tuple(part.strip() for part in method.split(","))
+    params = IntegrateParameters(poni=poni, npt=npt, unit=unit, segments=segments, mask=mask,
+                                 polarization=polarization, method=parts if len(parts) == 3 else parts[0])
+    written = integrate_file(RawSource(files=[path], frames=dataset), params, output)
+    click.echo(f"wrote {written}")
+
+
 if __name__ == "__main__":
     main()
