@@ -13,6 +13,7 @@ masked in the frame where they occur.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -255,11 +256,18 @@ class PyFAIIntegrate(Step):
         results = [self._integrate(frames, monitor, segments) for segments in segment_counts]
         return results[0], (results[1] if len(results) > 1 else None)
 
+    def _binning(self, segments: int) -> Binning:
+        """The output grid, from this process's integrator (the sparse one: its bins are pyFAI's)."""
+        return self.integrator(segments).binning
+
     def _integrate(self, frames: np.ndarray, monitor: np.ndarray | None, segments: int) -> BatchResult:
+        """One block through the chosen engine; the result carries the bins so finalize builds nothing."""
         if self.params.engine == "pyfai":
-            return self._integrate_pyfai(frames, monitor, segments)
-        return self.integrator(segments).integrate(frames, monitor, mask_negative=self.params.mask_negative,
-                                                   dummy=self.params.dummy)
+            result = self._integrate_pyfai(frames, monitor, segments)
+        else:
+            result = self.integrator(segments).integrate(frames, monitor, mask_negative=self.params.mask_negative,
+                                                         dummy=self.params.dummy)
+        return dataclasses.replace(result, binning=self._binning(segments))
 
     def integrator(self, segments: int) -> SparseIntegrator:
         """This process's sparse integrator for 1D (``segments`` 0) or segments, built on first use."""
@@ -308,8 +316,8 @@ class PyFAIIntegrate(Step):
         """Write the NXazint1d entry (and NXazint2d sub-entry), the map views and the per-frame records."""
         one_d = _concatenate([r[0] for r in results])
         two_d = _concatenate([r[1] for r in results]) if self.params.segments else None
-        binning = self.integrator(0).binning
-        segment_binning = self.integrator(self.params.segments).binning if self.params.segments else None
+        binning = results[0][0].binning
+        segment_binning = results[0][1].binning if self.params.segments else None
         write_integrated(writer.entry, self.params, self.geometry, binning, one_d, segment_binning, two_d,
                          self.layout, self.monitor, self.diode, self.timestamps)
 
@@ -401,7 +409,8 @@ def _timestamps(source: RawSource, layout: ScanLayout) -> np.ndarray | None:
 def _concatenate(results: Sequence[BatchResult]) -> BatchResult:
     """The block results of a run in one [n_images, ...] result (float32, as pyFAI returns it)."""
     return BatchResult(np.concatenate([r.intensity for r in results]).astype(np.float32),
-                       np.concatenate([r.sigma for r in results]).astype(np.float32), results[0].norm)
+                       np.concatenate([r.sigma for r in results]).astype(np.float32), results[0].norm,
+                       results[0].binning)
 
 
 def write_integrated(entry: h5py.Group, params: IntegrateParameters, geometry: Mapping[str, Any], binning: Binning,

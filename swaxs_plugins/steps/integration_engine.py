@@ -47,11 +47,12 @@ class Binning:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """Integrated intensities of a batch of frames: I and σ [frames, *bins], and Σc·ω per bin."""
+    """Integrated intensities of a batch of frames: I and σ [frames, *bins], Σc·ω per bin, and the bins."""
 
     intensity: np.ndarray
     sigma: np.ndarray
     norm: np.ndarray
+    binning: Binning | None = None
 
 
 def resolve_method(method: str | tuple[str, ...] | list[str], dim: int) -> IntegrationMethod:
@@ -133,7 +134,7 @@ class SparseIntegrator:
             static_norm = self.norm.reshape(bins[1], bins[0]).T
         else:
             intensity, sigma, static_norm = intensity.T, sigma.T, self.norm
-        return BatchResult(np.ascontiguousarray(intensity), np.ascontiguousarray(sigma), static_norm)
+        return BatchResult(np.ascontiguousarray(intensity), np.ascontiguousarray(sigma), static_norm, self.binning)
 
     def _transpose(self, stack: np.ndarray, mask_negative: bool,
                    dummy: float | None) -> tuple[np.ndarray, np.ndarray, sp.csc_matrix | None]:
