@@ -199,5 +199,39 @@ def integrate_command(source: str, poni: Path, npt: int, unit: str, segments: in
     click.echo(f"wrote {written}")
 
 
+@main.command()
+@click.argument("image")
+@click.option("--calibrant", required=True, help="pyFAI calibrant name: AgBh, LaB6, CeO2, Si, ...")
+@click.option("--detector", required=True, help="pyFAI detector name, e.g. Pilatus2M.")
+@click.option("--wavelength", type=float, default=None, help="Wavelength [Å] (or --energy).")
+@click.option("--energy", type=float, default=None, help="Energy [keV] (or --wavelength).")
+@click.option("--distance", type=float, required=True, help="Sample-detector distance guess [m].")
+@click.option("--beam-center", nargs=2, type=float, default=None, help="Beam centre guess ROW COL [px].")
+@click.option("--rot1", type=float, default=0.0, help="rot1 guess [rad].")
+@click.option("--rot2", type=float, default=0.0, help="rot2 guess [rad].")
+@click.option("--rot3", type=float, default=0.0, help="rot3 guess [rad].")
+@click.option("--fix", default="rot3", show_default=True, help="Comma-separated parameters to hold fixed.")
+@click.option("--mask", "mask_file", default=None, help="Mask image or file.h5::/dataset (nonzero = masked).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="PONI file to write.")
+def calibrate(image: str, calibrant: str, detector: str, wavelength: float | None, energy: float | None,
+              distance: float, beam_center: tuple[float, float] | None, rot1: float, rot2: float, rot3: float,
+              fix: str, mask_file: str | None, output: Path) -> None:
+    """Refine the detector geometry from the calibrant frame IMAGE (file or file.h5::/dataset)."""
+    from swaxs_plugins.steps.calibrate import calibrate_frame, read_image, wavelength_angstrom
+
+    result = calibrate_frame(read_image(image), calibrant, detector, wavelength_angstrom(wavelength, energy), distance,
+                             beam_center or None, rot1=rot1, rot2=rot2, rot3=rot3,
+                             fix=[name.strip() for name in fix.split(",") if name.strip()],
+                             mask=read_image(mask_file) if mask_file else None)
+    output.write_text(result.poni_text())
+    g = result.geometry
+    click.echo(f"dist {g.dist:.6f} m  poni1 {g.poni1:.6f} m  poni2 {g.poni2:.6f} m  "
+               f"rot1 {g.rot1:.6f}  rot2 {g.rot2:.6f}  rot3 {g.rot3:.6f} rad")
+    row, col = result.beam_center
+    click.echo(f"beam centre (row {row:.2f}, col {col:.2f}) px, direct distance {result.direct_distance:.6f} m")
+    click.echo(f"residual rms {result.rms_px:.3f} px ({result.rms_two_theta_deg:.4f} deg 2theta), "
+               f"{len(result.control_points)} points on {len(result.rings)} rings; wrote {output}")
+
+
 if __name__ == "__main__":
     main()
