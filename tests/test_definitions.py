@@ -35,3 +35,16 @@ def test_simulated_tomography_projections_follow_their_definition(tmp_path):
     files = simulate_tomography(tmp_path, seed=3)
     [report] = validate_file(files.projections)
     assert (report.definition, report.errors, report.warnings) == ("NXswaxs_segmented_projections", 0, 0)
+
+
+def test_a_project_definition_extending_another_enforces_both(tmp_path):
+    from swaxs_plugins.io.nexus import StepWriter
+
+    path = tmp_path / "calibration.nxs"
+    with StepWriter(path, "geometry_step", "NXswaxs_calibration") as writer:
+        writer.entry["poni"] = "poni_version: 2.1\n"
+    [report] = validate_file(path)
+    missing = " ".join(report.messages)
+    assert "/geometry_step/reduction" in missing or "NXprocess" in missing
+    assert "geometry" in missing
+    assert report.errors >= 2

@@ -1,13 +1,15 @@
 """Validate written files against the NeXus application definitions their entries declare.
 
 Definitions are looked up first among the project's own (``nexus/``), then among those that
-nexusformat ships (NXazint1d, NXazint2d, NXcanSAS, ...). nexusformat's validator does the work.
+nexusformat ships (NXazint1d, NXazint2d, NXcanSAS, ...). nexusformat's validator does the work; it
+is given one definitions folder holding both, so that a project definition may ``extends`` another.
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import logging
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,19 +46,37 @@ def definition_path(name: str) -> str:
     return str(candidate) if candidate.is_file() else name
 
 
+def combined_definitions(folder: Path) -> Path:
+    """Lay out in ``folder`` nexusformat's definitions with the project's among the applications."""
+    from nexusformat.nexus.utils import get_definitions
+
+    standard = get_definitions()
+    for sub in standard.iterdir():
+        if sub.is_dir() and sub.name != "applications":
+            (folder / sub.name).symlink_to(sub, target_is_directory=True)
+    applications = folder / "applications"
+    applications.mkdir()
+    for nxdl in [*(standard / "applications").glob("*.nxdl.xml"), *project_definitions().glob("*.nxdl.xml")]:
+        (applications / nxdl.name).unlink(missing_ok=True)
+        (applications / nxdl.name).symlink_to(nxdl)
+    return folder
+
+
 def validate_file(path: Path) -> list[ValidationReport]:
     """Validate every NXentry of a file (following external links to step files)."""
     reports = []
     with open_hdf5(Path(path)) as handle:
         names = [n for n in handle if _is_entry(handle, n)]
         targets = [(n, *resolve_entry(handle, n), _definition(handle, n)) for n in names]
-    for name, target_file, target_path, definition in targets:
-        report = ValidationReport(Path(path), name, definition)
-        if definition is None:
-            report.errors, report.messages = 1, [f"entry '{name}' declares no 'definition'"]
-        else:
-            _run_validator(report, target_file, target_path, definition)
-        reports.append(report)
+    with tempfile.TemporaryDirectory(prefix="swaxs-nxdl-") as folder:
+        definitions = combined_definitions(Path(folder))
+        for name, target_file, target_path, definition in targets:
+            report = ValidationReport(Path(path), name, definition)
+            if definition is None:
+                report.errors, report.messages = 1, [f"entry '{name}' declares no 'definition'"]
+            else:
+                _run_validator(report, target_file, target_path, definition, definitions)
+            reports.append(report)
     if not reports:
         reports.append(ValidationReport(Path(path), "/", None, errors=1, messages=["the file holds no NXentry"]))
     return reports
@@ -97,7 +117,8 @@ class _Collector(logging.Handler):
         self.records.append(record)
 
 
-def _run_validator(report: ValidationReport, file: Path, entry_path: str, definition: str) -> None:
+def _run_validator(report: ValidationReport, file: Path, entry_path: str, definition: str,
+                   definitions: Path) -> None:
     from nexusformat.nexus.validate import logger, validate_application
 
     collector = _Collector()
@@ -105,7 +126,8 @@ def _run_validator(report: ValidationReport, file: Path, entry_path: str, defini
     logger.handlers = [collector]
     logger.setLevel(logging.INFO)
     try:
-        totals = validate_application(str(file), path=entry_path, application=definition_path(definition))
+        totals = validate_application(str(file), path=entry_path, application=definition,
+                                      definitions=str(definitions))
     finally:
         logger.handlers, logger.level = saved_handlers, saved_level
     report.messages = _findings(collector.records)
