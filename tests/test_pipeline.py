@@ -204,3 +204,25 @@ def test_lifecycle_hooks_see_every_step(raw_scan, tmp_path, registry):
                  SerialExecutor(progress=False))
     assert calls == [("pipeline", "sums"), ("before", "sums"), ("after", "sums.nxs"), ("before", "shifted"),
                      ("after", "shifted.nxs"), ("done", ["shifted", "sums"])]
+
+
+def test_file_parameters_resolve_against_the_pipeline_folder_and_count_for_resume(raw_scan, tmp_path, registry):
+    raw, frames = raw_scan
+    np.save(tmp_path / "offsets.npy", np.arange(len(frames), dtype=float))
+    path = write_pipeline(tmp_path / "p.yaml", pipeline_text(raw, extra=", offsets: offsets.npy"))
+    plan = check_pipeline(path, registry)
+    assert plan.steps[0].params.offsets == tmp_path / "offsets.npy"
+    [first, _] = run_pipeline(plan, registry, SerialExecutor(progress=False))
+    with h5py.File(first.path, "r") as handle:
+        np.testing.assert_allclose(handle["sums/sums/total"][()], expected_sums(frames, 2.0) + np.arange(len(frames)))
+        assert handle["sums/reduction/source_parameter_offsets/file_name"][()].decode() == str(tmp_path / "offsets.npy")
+    np.save(tmp_path / "offsets.npy", np.zeros(len(frames)))
+    with pytest.raises(SwaxsError, match="step 'sums': .* was made from other inputs or parameters"):
+        run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
+
+
+def test_a_missing_file_parameter_names_step_and_field(raw_scan, tmp_path, registry):
+    raw, _ = raw_scan
+    path = write_pipeline(tmp_path / "p.yaml", pipeline_text(raw, extra=", offsets: nowhere.npy"))
+    assert problems_of(path, registry) == [
+        f"step 'sums' (integrate), field 'params.offsets': file not found: {tmp_path / 'nowhere.npy'}"]

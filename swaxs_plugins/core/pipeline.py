@@ -24,7 +24,7 @@ from swaxs_plugins.core.executors import Executor
 from swaxs_plugins.core.registry import RegisteredStep, Registry
 from swaxs_plugins.core.step import Estimate, Step, StepContext, StepOutputRef, parameter_units
 from swaxs_plugins.io.nexus import InputRecord, StepWriter, write_master
-from swaxs_plugins.io.raw import RawSource, content_hash, frame_files
+from swaxs_plugins.io.raw import LOCATION_SEPARATOR, RawSource, content_hash, frame_files, split_location
 
 FINGERPRINT_ATTR = "swaxs_fingerprint"
 PROJECT_REFERENCE = "https://github.com/swaxs-plugins/swaxs_plugins"
@@ -147,7 +147,8 @@ def check_pipeline(path: Path, registry: Registry, base_dir: Path | None = None)
 
     Raises :class:`PipelineError` listing every problem, each naming its step and field.
     """
-    config = load_pipeline(path, base_dir)
+    base = Path(base_dir or Path(path).parent)
+    config = load_pipeline(path, base)
     problems: list[str] = []
     shapes: dict[str, Mapping[str, tuple[int, ...]]] = {}
     for name, source in config.inputs.items():
@@ -155,7 +156,7 @@ def check_pipeline(path: Path, registry: Registry, base_dir: Path | None = None)
     steps: list[PlannedStep] = []
     seen_kinds: dict[str, str] = {}
     for step in config.steps:
-        planned = _plan_step(step, config, registry, seen_kinds, shapes, problems)
+        planned = _plan_step(step, config, registry, seen_kinds, shapes, problems, base)
         if step.id in seen_kinds or step.id in config.inputs:
             problems.append(f"{_step_label(step.id, step.kind)}, field 'id': '{step.id}' is used twice")
         seen_kinds[step.id] = step.kind
@@ -186,7 +187,7 @@ def _source_shapes(name: str, source: RawSource, problems: list[str]) -> dict[st
 
 
 def _plan_step(step: StepConfig, config: PipelineConfig, registry: Registry, earlier: Mapping[str, str],
-               shapes: dict[str, Mapping[str, tuple[int, ...]]], problems: list[str]) -> PlannedStep | None:
+               shapes: dict[str, Mapping[str, tuple[int, ...]]], problems: list[str], base: Path) -> PlannedStep | None:
     label = _step_label(step.id, step.kind)
     try:
         registered = registry.get(step.kind, step.impl)
@@ -201,6 +202,7 @@ def _plan_step(step: StepConfig, config: PipelineConfig, registry: Registry, ear
         for e in error.errors():
             problems.append(f"{label}, field 'params.{'.'.join(str(p) for p in e['loc'])}': {e['msg']}")
         return None
+    params = _resolve_file_parameters(params, base, label, problems)
     planned = PlannedStep(step, registered, params)
     input_shapes = {name: shapes.get(ref, {}) for name, ref in step.inputs.items()}
     try:
@@ -209,6 +211,24 @@ def _plan_step(step: StepConfig, config: PipelineConfig, registry: Registry, ear
         problems.append(f"{label}, field 'inputs': {error}")
     shapes[step.id] = planned.estimate.outputs
     return planned
+
+
+def _resolve_file_parameters(params: Any, base: Path, label: str, problems: list[str]) -> Any:
+    """Path-typed parameters (mask files, PONI files) resolve against the pipeline's folder and must exist."""
+    updates = {}
+    for name, value in params:
+        if isinstance(value, Path):
+            file, dataset = split_location(str(value))
+            resolved = (base / file).resolve()
+            if not resolved.is_file():
+                problems.append(f"{label}, field 'params.{name}': file not found: {resolved}")
+            updates[name] = Path(f"{resolved}{LOCATION_SEPARATOR}{dataset}") if dataset else resolved
+    return params.model_copy(update=updates)
+
+
+def file_parameters(params: Any) -> dict[str, Path]:
+    """The files that Path-typed parameters name (without any ``::dataset`` part)."""
+    return {name: split_location(str(value))[0] for name, value in params if isinstance(value, Path)}
 
 
 def _check_inputs(step: StepConfig, step_class: type[Step], config: PipelineConfig, earlier: Mapping[str, str],
@@ -253,7 +273,7 @@ def run_pipeline(plan: Plan, registry: Registry, executor: Executor, *, overwrit
     runs: list[StepRun] = []
     for index, planned in enumerate(plan.steps):
         step_file = plan.step_file(planned.config.id)
-        inputs, records = _resolve_inputs(planned.config, plan.config, outputs, hashes)
+        inputs, records = _resolve_inputs(planned, plan.config, outputs, hashes)
         fingerprint = _fingerprint(planned, records)
         existing = _existing_fingerprint(step_file, planned.config.id)
         if existing == fingerprint and not overwrite:
@@ -295,11 +315,13 @@ def _run_step(planned: PlannedStep, context: StepContext, index: int, records: l
     registry.hook.swaxs_after_step(step_config=config, context=context, output=step_file)
 
 
-def _resolve_inputs(step: StepConfig, config: PipelineConfig, outputs: Mapping[str, StepOutputRef],
+def _resolve_inputs(planned: PlannedStep, config: PipelineConfig, outputs: Mapping[str, StepOutputRef],
                     hashes: dict[Path, str]) -> tuple[dict[str, Any], list[InputRecord]]:
+    """The step's inputs, and a provenance record (with content hash) for every file it reads."""
     inputs: dict[str, Any] = {}
-    records = []
-    for name, reference in step.inputs.items():
+    records = [InputRecord(f"parameter_{name}", path, f"file named by parameter '{name}'", _hash(path, hashes))
+               for name, path in file_parameters(planned.params).items()]
+    for name, reference in planned.config.inputs.items():
         if reference in config.inputs:
             source = config.inputs[reference]
             inputs[name] = source

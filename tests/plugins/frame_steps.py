@@ -5,6 +5,8 @@ Loaded through ``--plugins-dir``/``Registry.discover([...])`` exactly as a facil
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
@@ -17,6 +19,7 @@ class FrameSumParameters(StepParameters):
     factor: float = parameter(1.0, description="Multiplier applied to every frame sum")
     chunk: int = parameter(3, description="Frames per block", ge=1)
     fail_on_frame: int = parameter(-1, description="Raise when this frame index is processed (tests)")
+    offsets: Path | None = parameter(None, description="A .npy file of one offset per frame, added to the sums")
 
 
 class FrameSum(Step):
@@ -40,6 +43,8 @@ class FrameSum(Step):
 
     def finalize(self, results, writer):
         sums = np.concatenate(results)
+        if self.params.offsets is not None:
+            sums = sums + np.load(self.params.offsets)
         writer.nxdata("sums", sums, [Axis("frame", np.arange(len(sums)), "", "frame index")],
                       signal_name="total", long_name="frame sum", units="counts", errors=np.sqrt(np.abs(sums)),
                       default=True)
