@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import json
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
@@ -38,7 +37,7 @@ from .result import SimulationResult, prepare_outdir
 TIME_ORIGIN = datetime(2025, 1, 15, 10, 0, tzinfo=timezone.utc)
 ELECTRODE_FRACTION = 0.6      # carbon fraction of the beam path in the electrode (rest: electrolyte)
 D002_GROWTH = 0.015           # relative growth of d002 at full local progress
-Q002_LEVELS = 31              # distinct 002 centres rendered (progress quantised to 1/30)
+Q002_LEVELS = 16              # distinct 002 centres rendered (progress quantised to 1/15)
 THICKNESS_MM = 1.0            # inner diameter of the capillary: the sample thickness everywhere
 DIODE_GAIN = 0.5
 REGIONS = {                   # q-regions (1/Å) whose electrode means the truth reports
@@ -151,7 +150,8 @@ def transmission(masks: dict[str, np.ndarray], depth: np.ndarray, tau: float) ->
 @dataclass(frozen=True)
 class Bases:
     """Rendered unit images of one detector, flattened: fixed-shape terms [K, npix] and the 002 term
-    at each quantised progress level in use; ``gaps`` marks pixels without sensor."""
+    at each quantised progress level in use (float32, to keep a Pilatus 2M in memory);
+    ``gaps`` marks pixels without sensor."""
 
     names: tuple[str, ...]
     fixed: np.ndarray
@@ -178,8 +178,9 @@ def render_bases(setup: det.DetectorSetup, levels: np.ndarray) -> Bases:
     pixel_response = det.response(setup, ai).ravel()
     names = tuple(name for name in AMPLITUDES if name != "c002_area")
     unit = unit_terms(q, CurveParams())
-    fixed = np.stack([unit[name] * pixel_response for name in names])
-    c002 = {int(level): gaussian(q, 1.0, float(q002_at(level / (Q002_LEVELS - 1))), FWHM002) * pixel_response
+    fixed = np.stack([unit[name] * pixel_response for name in names]).astype(np.float32)
+    c002 = {int(level): (gaussian(q, 1.0, float(q002_at(level / (Q002_LEVELS - 1))), FWHM002)
+                         * pixel_response).astype(np.float32)
             for level in np.unique(levels)}
     return Bases(names, fixed, c002, det.gap_mask(ai).ravel(), ai.detector.shape)
 
@@ -188,12 +189,12 @@ def expected_frames(bases: Bases, params: dict[str, np.ndarray], points: np.ndar
                     scale: np.ndarray) -> np.ndarray:
     """Mean counts [len(points), npix] of flat point indices: scale x (Σ amplitude x unit image
     + 002 area x the 002 image at the point's centre)."""
-    weights = np.stack([params[name].ravel()[points] for name in bases.names], axis=1)
+    weights = np.stack([params[name].ravel()[points] for name in bases.names], axis=1).astype(np.float32)
     frames = weights @ bases.fixed
     levels = q002_level(params["q002"].ravel()[points])
     for row, (level, area) in enumerate(zip(levels, params["c002_area"].ravel()[points])):
         frames[row] += area * bases.c002[int(level)]
-    frames *= scale[:, None]
+    frames *= scale[:, None].astype(np.float32)
     return frames
 
 
@@ -313,12 +314,13 @@ def write_scan(job: ScanJob, chunk: int = 8) -> Path:
 
 
 def run_jobs(jobs: list[ScanJob], workers: int) -> list[Path]:
-    """Write every scan, in ``workers`` forked processes (1: in this process), with a tqdm bar over scans."""
+    """Write every scan with a tqdm bar over scans: in this process (workers = 1) or in ``workers``
+    spawned processes (fresh interpreters: forking after pyFAI's OpenMP has run can hang)."""
     bar = tqdm(total=len(jobs), desc="operando scans", unit="scan", disable=None)
     with bar:
         if workers == 1:
             return [write_scan(job) for job in jobs if not bar.update()]
-        context = multiprocessing.get_context("fork")
+        context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = [pool.submit(write_scan, job) for job in jobs]
             for future in as_completed(futures):
@@ -328,6 +330,12 @@ def run_jobs(jobs: list[ScanJob], workers: int) -> list[Path]:
 
 
 # ---------------------------------------------------------------- truth
+
+
+def truth_q_grid() -> np.ndarray:
+    """q grid (1/Å) of the stored truth curves: log-spaced over SAXS, 0.003 1/Å steps over WAXS
+    (fine enough to sample the sharp Na-metal peak)."""
+    return np.concatenate([np.geomspace(0.003, 1.0, 300, endpoint=False), np.linspace(1.0, 4.0, 1001)])
 
 
 def truth_curves(q: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
@@ -362,7 +370,7 @@ def write_truth(outdir: Path, plan: ScanPlan, setups, masks, depth, interface, a
     d002 = np.array([np.mean(2 * np.pi / p["q002"][electrode]) for p in all_params])
     onset = {name: next((labels[k] for k, p in enumerate(all_params) if p[field][electrode].max() > 0), None)
              for name, field in (("pseudo_metal", "pseudo_metal_area"), ("plating", "na_metal_area"))}
-    q = np.geomspace(0.003, 4.0, 800)
+    q = truth_q_grid()
     h5_path, json_path = outdir / "truth" / "operando_truth.h5", outdir / "truth" / "operando_truth.json"
     with h5py.File(h5_path, "w") as handle:
         handle.attrs.update(seed=seed, scale=scale, energy_keV=setups[0].energy_kev,
@@ -382,7 +390,7 @@ def write_truth(outdir: Path, plan: ScanPlan, setups, masks, depth, interface, a
             handle[f"params/{name}"] = np.array([p[name] for p in all_params])
         handle["q"] = q
         handle["q"].attrs["units"] = "1/angstrom"
-        handle.create_dataset("curves", data=np.array([truth_curves(q, p) for p in all_params]),
+        handle.create_dataset("curves", data=np.array([truth_curves(q, p) for p in all_params], dtype=np.float32),
                               compression="gzip", chunks=(1, plan.ny, plan.nx, q.size))
         handle["regions/names"] = np.array(list(REGIONS), dtype="S")
         handle["regions/q_range"] = np.array(list(REGIONS.values()))
@@ -409,15 +417,15 @@ def write_truth(outdir: Path, plan: ScanPlan, setups, masks, depth, interface, a
 
 
 def simulate_operando(outdir: str | Path, *, seed: int = 0, scale: str = "small",
-                      workers: int | None = None) -> SimulationResult:
+                      workers: int = 1) -> SimulationResult:
     """Simulate the operando experiment: raw scans, an empty-beam scan, a cycler log and the truth.
 
     Writes ``raw/scan_<label>.nxs`` (pristine, op1..opN), ``raw/scan_empty.nxs``,
     ``cycler_log.csv``, ``truth/{saxs,waxs}.poni``, ``truth/operando_truth.{h5,json}``.
-    ``workers`` processes write the scans (default: up to 2); the files do not depend on it.
+    ``workers`` > 1 writes the scans in that many spawned processes (worth it at ``scale="paper"``;
+    a calling script then needs the ``if __name__ == "__main__":`` guard); the files do not depend on it.
     """
     det.check_scale(scale)
-    workers = min(2, os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     plan = PLANS[scale]
