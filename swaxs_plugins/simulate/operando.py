@@ -319,7 +319,11 @@ def run_jobs(jobs: list[ScanJob], workers: int) -> list[Path]:
     bar = tqdm(total=len(jobs), desc="operando scans", unit="scan", disable=None)
     with bar:
         if workers == 1:
-            return [write_scan(job) for job in jobs if not bar.update()]
+            paths = []
+            for job in jobs:
+                paths.append(write_scan(job))
+                bar.update()
+            return paths
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = [pool.submit(write_scan, job) for job in jobs]

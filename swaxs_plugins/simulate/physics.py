@@ -13,7 +13,7 @@ per-term detector images.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -98,12 +98,11 @@ class CurveParams:
         return 2.0 * np.pi / self.q002
 
 
-#: The fields that scale one term linearly; the others set term shapes.
+#: The fields that scale one term linearly; the others (q002, exponent, length) set term shapes.
 AMPLITUDES: tuple[str, ...] = (
     "particle_amp", "micropore_amp", "binder_saxs_area", "binder_waxs_area", "c002_area",
     "pseudo_metal_area", "na_metal_area", "electrolyte", "quartz", "air", "flat",
 )
-SHAPES: tuple[str, ...] = tuple(f.name for f in fields(CurveParams) if f.name not in AMPLITUDES)
 
 
 def terms(q: np.ndarray, p: CurveParams) -> dict[str, np.ndarray]:
