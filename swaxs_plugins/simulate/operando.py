@@ -139,9 +139,8 @@ def point_params(masks: dict[str, np.ndarray], depth: np.ndarray, interface: np.
 
 def transmission(masks: dict[str, np.ndarray], depth: np.ndarray, tau: float) -> np.ndarray:
     """Transmission [ny, nx] relative to the empty beam; the electrode absorbs more as Na enters."""
-    t = np.select([masks["current_collector"], masks["electrode"], masks["capillary"]],
-                  [0.04, 0.72 * (1.0 - 0.04 * local_progress(depth, tau)), 0.68], 0.80)
-    return t
+    return np.select([masks["current_collector"], masks["electrode"], masks["capillary"]],
+                     [0.04, 0.72 * (1.0 - 0.04 * local_progress(depth, tau)), 0.68], 0.80)
 
 
 # ---------------------------------------------------------------- rendering
