@@ -1,7 +1,7 @@
 """Benchmark: integrate 200 Pilatus 2M frames end to end (read, integrate, write NeXus).
 
-Ours: the integrate/pyfai step through the pipeline runner (serial and a 2-worker Dask cluster,
-cluster start included; the faster is "ours"). Peer: a plain loop over pyFAI ``integrate1d_ng``,
+Ours: the integrate/pyfai step through the pipeline runner (serial, 2 threads, and a 2-worker Dask
+cluster with its start included; the fastest is "ours"). Peer: a plain loop over pyFAI ``integrate1d_ng``,
 reading each frame with h5py and writing the curves, at its default method (the signature's
 ("bbox", "csr", "cython"), the matrix our engine applies) and at ("bbox", "csc", "cython").
 Frames are bitshuffle-LZ4, one chunk each.
@@ -22,7 +22,7 @@ from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 from pyFAI.io.ponifile import PoniFile
 
 from _common import case, parse_args, report
-from swaxs_plugins.core.executors import DaskExecutor, SerialExecutor
+from swaxs_plugins.core.executors import DaskExecutor, SerialExecutor, ThreadExecutor
 from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
 from swaxs_plugins.core.registry import Registry
 
@@ -105,12 +105,15 @@ def main() -> None:
             PoniFile(data=make_ai()).write(handle)
         write_frames(raw, n)
         serial_time, ours = run_ours(folder, raw, poni, "serial", lambda: SerialExecutor(progress=False))
+        threads_time, ours_threads = run_ours(folder, raw, poni, "threads",
+                                              lambda: ThreadExecutor(workers=2, progress=False))
         dask_time, ours_dask = run_ours(folder, raw, poni, "dask", lambda: DaskExecutor(workers=2, progress=False))
-        assert np.array_equal(ours, ours_dask, equal_nan=True)
-        best, executor = min((serial_time, "serial"), (dask_time, "dask, 2 workers"))
+        assert np.array_equal(ours, ours_threads, equal_nan=True) and np.array_equal(ours, ours_dask, equal_nan=True)
+        best, executor = min((serial_time, "serial"), (threads_time, "threads, 2"), (dask_time, "dask, 2 workers"))
         default_time, default = run_peer(folder, raw, n, None)
         csc_time, csc = run_peer(folder, raw, n, ("bbox", "csc", "cython"))
-    timings = {"ours_executor": executor, "ours_serial_fps": n / serial_time, "ours_dask2_fps": n / dask_time}
+    timings = {"ours_executor": executor, "ours_serial_fps": n / serial_time, "ours_threads2_fps": n / threads_time,
+               "ours_dask2_fps": n / dask_time}
     cases = [
         case(f"{n} Pilatus2M frames, {NPT} bins, end to end", n / best, n / default_time, "frames/s",
              higher_is_better=True, peer_method="integrate1d_ng default method= ('bbox', 'csr', 'cython')",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import TEST_PLUGINS, write_pipeline, write_raw_scan
-from swaxs_plugins.core.executors import DaskExecutor, SerialExecutor, make_executor
+from swaxs_plugins.core.executors import DaskExecutor, SerialExecutor, ThreadExecutor, make_executor
 from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.core.step import chunk_ranges
@@ -40,13 +40,21 @@ def test_serial_and_dask_results_are_bit_identical(tmp_path):
     assert np.array_equal(serial, distributed)
 
 
-def test_serial_map_keeps_block_order():
-    assert SerialExecutor(progress=False).map(lambda r: sum(r), chunk_ranges(10, 3)) == [3, 12, 21, 9]
+def test_serial_and_threads_results_are_bit_identical(tmp_path):
+    serial = run_sums(tmp_path, "serial", SerialExecutor(progress=False))
+    threaded = run_sums(tmp_path, "threads", ThreadExecutor(workers=3, progress=False))
+    assert np.array_equal(serial, threaded)
+
+
+@pytest.mark.parametrize("executor", [SerialExecutor(progress=False), ThreadExecutor(workers=2, progress=False)])
+def test_map_keeps_block_order(executor):
+    assert executor.map(lambda r: sum(r), chunk_ranges(10, 3)) == [3, 12, 21, 9]
 
 
 def test_executor_names():
     assert isinstance(make_executor("serial"), SerialExecutor)
     assert isinstance(make_executor("dask", workers=1), DaskExecutor)
+    assert make_executor("threads", workers=3).workers == 3
     with pytest.raises(ValueError, match="unknown executor 'mpi'"):
         make_executor("mpi")
     with pytest.raises(ValueError, match="chunk_size must be >= 1"):

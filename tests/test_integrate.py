@@ -18,7 +18,7 @@ from pyFAI.io.ponifile import PoniFile
 from conftest import write_pipeline
 from swaxs_plugins.cli import main
 from swaxs_plugins.core.errors import SwaxsError
-from swaxs_plugins.core.executors import DaskExecutor, SerialExecutor
+from swaxs_plugins.core.executors import DaskExecutor, SerialExecutor, ThreadExecutor
 from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.core.step import StepOutputRef
@@ -154,12 +154,15 @@ def test_integrate_frames_matches_pyfai_engine_and_chi_convention(scans):
     np.testing.assert_allclose(result.intensity[ok], reference.intensity[ok], rtol=RTOL)
 
 
-def test_serial_and_dask_give_identical_files(scans):
+def test_serial_threads_and_dask_give_identical_files(scans):
+    threaded = run(scans["folder"], "threads", ThreadExecutor(workers=2, progress=False),
+                   pipeline_text("threads", scans["paths"], scans["poni"]))
     with DaskExecutor(workers=2, progress=False) as dask:
         distributed = run(scans["folder"], "dask", dask, pipeline_text("dask", scans["paths"], scans["poni"]))
     for name in ("integrate/integrated/I", "integrate/integrated/I_errors", "integrate/segments/integrated/I",
                  "integrate/segments/integrated/I_errors", "integrate/maps/images/I"):
-        assert np.array_equal(read(scans["serial"], name), read(distributed, name), equal_nan=True), name
+        for other in (threaded, distributed):
+            assert np.array_equal(read(scans["serial"], name), read(other, name), equal_nan=True), name
 
 
 def test_output_validates_and_silx_finds_the_map_view(scans):

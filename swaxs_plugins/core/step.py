@@ -96,8 +96,8 @@ class Step:
 
     Subclasses set ``Parameters`` (a :class:`StepParameters` model), ``inputs`` (name →
     :class:`InputSpec`), ``definition`` (the NeXus application definition their entry follows)
-    and implement ``setup``/``blocks``/``process``/``finalize``. ``process`` must be pure and
-    picklable with the step: executors may run it in other processes or on other machines.
+    and implement ``setup``/``blocks``/``process``/``finalize``. ``process`` must be pure, picklable
+    with the step, and thread-safe: executors may run it in threads, other processes or machines.
     """
 
     Parameters: ClassVar[type[StepParameters]] = StepParameters

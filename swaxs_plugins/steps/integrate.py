@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,7 @@ class IntegrateParameters(StepParameters):
     solid_angle: bool = parameter(True, description="apply the solid-angle correction")
     polarization: float | None = parameter(None, description="polarization factor (-1..1); None: not applied",
                                            ge=-1.0, le=1.0)
-    mask: str | None = parameter(None, description="mask file (EDF/TIFF/npy or file.h5::/path); "
+    mask: Path | None = parameter(None, description="mask file (EDF/TIFF/npy or file.h5::/path); "
                                                    "0 = valid, non-zero = masked (pyFAI convention)")
     mask_negative: bool = parameter(True, description="mask pixels < 0 in each frame (detector gaps, bad pixels)")
     dummy: float | None = parameter(None, description="a pixel value that marks invalid pixels in a frame")
@@ -134,11 +135,11 @@ def _config(path: Path, where: str) -> dict[str, Any]:
         raise InputDataError(f"{where}: not a PONI geometry pyFAI can read ({error})") from error
 
 
-def read_mask(location: str | None, shape: tuple[int, int]) -> np.ndarray | None:
+def read_mask(location: str | Path | None, shape: tuple[int, int]) -> np.ndarray | None:
     """A user mask (0 = valid) as a boolean array of ``shape`` (True = masked), from any image or HDF5."""
     if location is None:
         return None
-    path, dataset = split_location(location)
+    path, dataset = split_location(str(location))
     if dataset is not None or is_hdf5(path):
         if dataset is None:
             raise InputDataError(f"{path}: an HDF5 mask needs its dataset, as 'file.h5::/path' (parameter 'mask')")
@@ -204,12 +205,18 @@ class PyFAIIntegrate(Step):
     def __init__(self, params: StepParameters) -> None:
         super().__init__(params)
         self._integrators: dict[str, Any] = {}
+        self._building = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the warm integrators: each worker builds its own once, from the geometry dict."""
         state = self.__dict__.copy()
         state["_integrators"] = {}
+        del state["_building"]
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._building = threading.Lock()
 
     def setup(self, context: StepContext) -> None:
         """Read the geometry, mask, scan layout, monitor, diode and timestamps; check them against the frames."""
@@ -272,20 +279,25 @@ class PyFAIIntegrate(Step):
     def integrator(self, segments: int) -> SparseIntegrator:
         """This process's sparse integrator for 1D (``segments`` 0) or segments, built on first use."""
         key = f"sparse{segments}"
-        if key not in self._integrators:
-            p = self.params
-            self._integrators[key] = SparseIntegrator(
-                make_integrator(self.geometry), self.layout.frame_shape, p.npt, unit=p.unit,
-                split=resolve_method(p.method, 2 if segments else 1).split_lower, segments=segments,
-                radial_range=p.radial_range, azimuth_range=p.azimuth_range if segments else None, mask=self.mask,
-                solid_angle=p.solid_angle, polarization_factor=p.polarization)
+        with self._building:
+            if key not in self._integrators:
+                self._integrators[key] = self._build_sparse(segments)
         return self._integrators[key]
+
+    def _build_sparse(self, segments: int) -> SparseIntegrator:
+        p = self.params
+        return SparseIntegrator(
+            make_integrator(self.geometry), self.layout.frame_shape, p.npt, unit=p.unit,
+            split=resolve_method(p.method, 2 if segments else 1).split_lower, segments=segments,
+            radial_range=p.radial_range, azimuth_range=p.azimuth_range if segments else None, mask=self.mask,
+            solid_angle=p.solid_angle, polarization_factor=p.polarization)
 
     def _integrate_pyfai(self, frames: np.ndarray, monitor: np.ndarray | None, segments: int) -> BatchResult:
         """pyFAI's own integrate1d_ng/integrate2d_ng per frame; frame-invalid pixels go in as a dummy value."""
         p = self.params
-        if "pyfai" not in self._integrators:
-            self._integrators["pyfai"] = make_integrator(self.geometry)
+        with self._building:
+            if "pyfai" not in self._integrators:
+                self._integrators["pyfai"] = make_integrator(self.geometry)
         ai = self._integrators["pyfai"]
         marker = np.float32(-1.0e30)
         method = resolve_method(p.method, 2 if segments else 1)

@@ -1,4 +1,4 @@
-"""Fast azimuthal integration of many frames: pyFAI's own CSR matrix applied to a batch at once.
+"""Fast azimuthal integration of many frames: pyFAI's own sparse matrix, applied pixel-major.
 
 pyFAI's ("<split>", "csr", "cython") integrator is a sparse matrix ``A`` (bins x pixels) whose
 coefficient ``c`` is the fraction of a pixel falling in a bin; the static mask and the radial and
@@ -9,24 +9,23 @@ azimuthal ranges are already built into it. For every bin pyFAI then computes, p
     I       = signal / norm     σ = sqrt(variance) / norm
 
 (``pyFAI.engines.CSR_engine.CSRIntegrator.integrate``). We take ``A`` from a warmed-up pyFAI
-integrator once, precompute ``A·ω``, and apply ``A`` and ``A²`` to a whole block of frames with a
-sparse matrix–dense matrix product: one pass over the matrix for all frames of the block instead of
-one per frame. Pixels invalid in a single frame (negative or dummy) are zeroed in signal and
-variance, and their weight is taken out of that frame's normalisation, as pyFAI's dynamic mask does.
+integrator once, precompute ``A·ω`` (the normalisation does not depend on the frame), store ``A`` and
+column-major (CSC) and apply it to each frame as it lies in memory, signal and variance in one
+compiled pass (numba): the pass streams the frame's pixels in order, reading the detector's integer
+counts directly, and scatters into a few thousand bins that stay in cache. Pixels invalid in a
+single frame (negative, NaN or dummy) add nothing to signal and variance, and their weight is taken
+out of that frame's normalisation, as pyFAI's dynamic mask does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 from pyFAI.method_registry import IntegrationMethod
-
-TRANSPOSE_CHUNK = 4096
-"""Pixels per chunk when frames are transposed to [pixels, frames]: a chunk stays in cache."""
-
 
 @dataclass(frozen=True)
 class Binning:
@@ -95,80 +94,66 @@ class SparseIntegrator:
             result = ai.integrate1d_ng(blank, npt, azimuth_range=azimuth_range, **common)
             self.binning = Binning(np.asarray(result.radial, float), edges_from_centres(result.radial))
         data, indices, indptr = ai.engines[method].engine.lut
-        coefficients = np.asarray(data, dtype=np.float64)
         n_pixels = int(np.prod(self.shape))
-        self.matrix = sp.csr_matrix((coefficients, indices, indptr), shape=(len(indptr) - 1, n_pixels))
-        self.matrix_sq = sp.csr_matrix((coefficients**2, indices, indptr), shape=self.matrix.shape)
+        csc = sp.csr_matrix((np.asarray(data, np.float64), indices, indptr), shape=(len(indptr) - 1, n_pixels)).tocsc()
+        self.n_bins = csc.shape[0]
+        self.indptr = csc.indptr
+        self.bins = csc.indices.astype(np.uint16 if self.n_bins <= np.iinfo(np.uint16).max else np.int32)
+        self.coefficients = csc.data.astype(np.float32)  # pyFAI stores them as float32: no precision lost
         weights = np.ones(self.shape, dtype=np.float32)
         if solid_angle:
             weights = weights * ai.solidAngleArray(self.shape)
         if polarization_factor is not None:
             weights = weights * ai.polarization(self.shape, polarization_factor)
         self.weights = weights.astype(np.float64).ravel()
-        self.static_mask = np.zeros(n_pixels, bool) if mask is None else np.asarray(mask, bool).ravel()
-        self.norm = self.matrix @ self.weights
+        self.norm = csc @ self.weights
 
     def integrate(self, frames: np.ndarray, monitor: np.ndarray | None = None, *, mask_negative: bool = True,
                   dummy: float | None = None) -> BatchResult:
         """Integrate frames [n, rows, cols]; ``monitor`` [n] divides each frame's intensities."""
         n = frames.shape[0]
-        stack = frames.reshape(n, -1)
-        signal, variance, invalid = self._transpose(stack, mask_negative, dummy)
-        summed = self.matrix @ signal
-        summed_variance = self.matrix_sq @ variance
-        norm = np.repeat(self.norm[:, np.newaxis], n, axis=1)
-        if invalid is not None:
-            norm -= (self.matrix @ invalid).toarray()
+        sums = np.zeros((n, self.n_bins))
+        variances = np.zeros_like(sums)
+        norm_loss = np.zeros_like(sums)
+        use_dummy = dummy is not None
+        for index, frame in enumerate(frames.reshape(n, -1)):
+            _accumulate_frame(self.indptr, self.bins, self.coefficients, self.weights, frame,
+                              mask_negative, float(dummy) if use_dummy else 0.0, use_dummy,
+                              sums[index], variances[index], norm_loss[index])
+        norm = self.norm[np.newaxis, :] - norm_loss
         if monitor is not None:
-            norm = norm * np.asarray(monitor, dtype=np.float64)[np.newaxis, :]
+            norm = norm * np.asarray(monitor, dtype=np.float64)[:, np.newaxis]
         with np.errstate(divide="ignore", invalid="ignore"):
             empty = norm == 0
-            intensity = np.where(empty, np.nan, summed / norm)
-            sigma = np.where(empty, np.nan, np.sqrt(summed_variance) / norm)
+            intensity = np.where(empty, np.nan, sums / norm)
+            sigma = np.where(empty, np.nan, np.sqrt(variances) / norm)
         bins = self.binning.shape
         if len(bins) == 2:
             # pyFAI's 2D CSR rows run radial-major ([radial, azimuthal]); its result is [azimuthal, radial].
-            reorder = (2, 1, 0)
-            intensity = intensity.reshape(bins[1], bins[0], n).transpose(reorder)
-            sigma = sigma.reshape(bins[1], bins[0], n).transpose(reorder)
+            intensity = intensity.reshape(n, bins[1], bins[0]).transpose(0, 2, 1)
+            sigma = sigma.reshape(n, bins[1], bins[0]).transpose(0, 2, 1)
             static_norm = self.norm.reshape(bins[1], bins[0]).T
         else:
-            intensity, sigma, static_norm = intensity.T, sigma.T, self.norm
+            static_norm = self.norm
         return BatchResult(np.ascontiguousarray(intensity), np.ascontiguousarray(sigma), static_norm, self.binning)
 
-    def _transpose(self, stack: np.ndarray, mask_negative: bool,
-                   dummy: float | None) -> tuple[np.ndarray, np.ndarray, sp.csc_matrix | None]:
-        """Frames [n, pixels] → signal and Poisson variance [pixels, n] (float64), in cache-sized chunks.
 
-        Also returns, as a sparse [pixels, n] matrix of weights ω, the pixels that are invalid in a
-        frame but not in the static mask (None when there are none), to take out of the norm.
-        """
-        n, n_pixels = stack.shape
-        signal = np.empty((n_pixels, n))
-        variance = np.empty((n_pixels, n))
-        rows: list[np.ndarray] = []
-        cols: list[np.ndarray] = []
-        for start in range(0, n_pixels, TRANSPOSE_CHUNK):
-            stop = min(start + TRANSPOSE_CHUNK, n_pixels)
-            chunk = np.array(stack[:, start:stop].T, dtype=np.float64, order="C")
-            bad = np.zeros(chunk.shape, bool)
-            if mask_negative:
-                bad |= chunk < 0
-            if dummy is not None:
-                bad |= chunk == dummy
-            bad |= ~np.isfinite(chunk)
-            chunk[bad] = 0.0
-            signal[start:stop] = chunk
-            np.maximum(chunk, 1.0, out=chunk)
-            chunk[bad] = 0.0
-            variance[start:stop] = chunk
-            bad &= ~self.static_mask[start:stop, np.newaxis]
-            if bad.any():
-                pix, frame = np.nonzero(bad)
-                rows.append(pix + start)
-                cols.append(frame)
-        if not rows:
-            return signal, variance, None
-        pix, frame = np.concatenate(rows), np.concatenate(cols)
-        invalid = sp.csc_matrix((self.weights[pix], (pix, frame)), shape=(n_pixels, n))
-        return signal, variance, invalid
+@numba.njit(nogil=True, cache=True)
+def _accumulate_frame(indptr: np.ndarray, bins: np.ndarray, coefficients: np.ndarray, weights: np.ndarray,
+                      frame: np.ndarray, mask_negative: bool, dummy: float, use_dummy: bool, sums: np.ndarray,
+                      variances: np.ndarray, norm_loss: np.ndarray) -> None:  # pragma: no cover - compiled
+    """One frame through the CSC matrix: Σc·x, Σc²·max(x, 1), and Σc·ω of the frame's invalid pixels."""
+    for pixel in range(indptr.size - 1):
+        start, stop = indptr[pixel], indptr[pixel + 1]
+        if start == stop:
+            continue
+        x = np.float64(frame[pixel])
+        if x != x or (mask_negative and x < 0.0) or (use_dummy and x == dummy):
+            for k in range(start, stop):
+                norm_loss[bins[k]] += np.float64(coefficients[k]) * weights[pixel]
+            continue
+        variance = x if x > 1.0 else 1.0
+        for k in range(start, stop):
+            c = np.float64(coefficients[k])
+            sums[bins[k]] += c * x
+            variances[bins[k]] += c * c * variance
