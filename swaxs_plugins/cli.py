@@ -128,9 +128,10 @@ def _check(ctx: click.Context, pipeline: Path) -> Plan:
 
 @main.command()
 @click.argument("pipeline", type=click.Path(path_type=Path))
-@click.option("--executor", type=click.Choice(["serial", "dask"]), default="serial", show_default=True,
-              help="Where frame-wise work runs.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Workers of the local Dask cluster.")
+@click.option("--executor", type=click.Choice(["serial", "threads", "dask"]), default="serial", show_default=True,
+              help="Where frame-wise work runs: this thread, a pool of threads, or a Dask cluster.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Threads, or workers of the local Dask cluster (default: one per core).")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler, e.g. tcp://host:8786.")
 @click.option("--overwrite", is_flag=True, help="Recompute every step and replace existing results.")
 @click.pass_context
@@ -169,6 +170,83 @@ def validate(files: tuple[Path, ...]) -> None:
 def view(file: Path) -> None:
     """Open FILE in silx view."""
     sys.exit(subprocess.call([sys.executable, "-m", "silx", "view", str(file)]))
+
+
+@main.command()
+@click.argument("outdir", type=click.Path(path_type=Path), default="demo_output")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the simulation.")
+@click.option("--executor", type=click.Choice(["serial", "threads", "dask"]), default="threads", show_default=True,
+              help="Where frame-wise work runs.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Threads or Dask workers.")
+@click.pass_context
+def demo(ctx: click.Context, outdir: Path, seed: int, executor: str, workers: int | None) -> None:
+    """Simulate the default experiment, run the default pipelines, compare with the truth."""
+    from swaxs_plugins.demo import format_table, run_demo
+
+    report = run_demo(outdir, seed=seed, executor=executor, workers=workers, registry=_registry(ctx))
+    click.echo(format_table(report.comparisons))
+    for result in report.validation:
+        click.echo(f"NeXus {result.file}::{result.entry} [{result.definition}]: "
+                   f"{'valid' if result.ok else 'INVALID'} ({result.errors} errors)")
+    for figure in report.figures:
+        click.echo(f"figure {figure}")
+    click.echo(f"summary: {outdir / 'summary.json'}")
+    if not report.ok:
+        raise click.ClickException("[demo] some recovered values are outside their tolerance or files are invalid")
+
+@main.group()
+def simulate() -> None:
+    """Simulate the embedded experiment: raw data written like a beamline's, truth kept apart."""
+
+
+def _simulation_options(func: Any) -> Any:
+    func = click.option("--seed", type=int, default=0, show_default=True, help="Random seed (reproducible runs).")(func)
+    func = click.option("--scale", type=click.Choice(["small", "paper"]), default="small", show_default=True,
+                        help="Demo size, or the reference paper's size (slow, large).")(func)
+    return click.argument("outdir", type=click.Path(path_type=Path))(func)
+
+
+@simulate.command("calibrants")
+@_simulation_options
+def simulate_calibrants_command(outdir: Path, seed: int, scale: str) -> None:
+    """AgBh on the SAXS detector and LaB6 on the WAXS strip, with their true PONI files."""
+    from swaxs_plugins.simulate import simulate_calibrants
+
+    _report_simulation(_simulated(simulate_calibrants, outdir, seed, scale))
+
+
+@simulate.command("operando")
+@_simulation_options
+def simulate_operando_command(outdir: Path, seed: int, scale: str) -> None:
+    """Raster scans of a sodiating hard-carbon anode (pristine + operando), SAXS and WAXS."""
+    from swaxs_plugins.simulate import simulate_operando
+
+    _report_simulation(_simulated(simulate_operando, outdir, seed, scale))
+
+
+@simulate.command("tomography")
+@_simulation_options
+def simulate_tomography_command(outdir: Path, seed: int, scale: str) -> None:
+    """Segmented SAXS projections of an electrode (tensor tomography), with known misalignments."""
+    from swaxs_plugins.simulate import simulate_tomography
+
+    files = _simulated(simulate_tomography, outdir, seed, scale)
+    click.echo(f"projections: {files.projections}\ntruth:       {files.truth}")
+
+
+def _simulated(simulator: Any, outdir: Path, seed: int, scale: str) -> Any:
+    """Run a simulator; its ValueErrors (e.g. an unwritable OUTDIR) become one clear message."""
+    try:
+        return simulator(outdir, seed=seed, scale=scale)
+    except ValueError as error:
+        raise click.ClickException(f"[simulate] {error}") from error
+
+
+def _report_simulation(result: Any) -> None:
+    for label, paths in (("raw", result.raw), ("reference", result.references), ("image", result.images),
+                         ("truth", result.truth)):
+        for path in paths:
+            click.echo(f"{label:<10} {path}")
 
 
 @main.command("integrate")

@@ -1,0 +1,80 @@
+"""``swaxs demo``: simulate the default experiment, run the default pipelines, compare with the truth.
+
+The demo is the project's main job on the embedded experiment: it writes raw data like a beamline,
+processes it with the pipelines shipped in :mod:`swaxs_plugins.pipelines`, and reports every
+quantity the steps recover next to the value the simulation put in.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from swaxs_plugins.core.executors import make_executor
+from swaxs_plugins.core.pipeline import Plan, check_pipeline, run_pipeline
+from swaxs_plugins.core.registry import Registry
+from swaxs_plugins.demo.checks import Comparison, compare_all
+from swaxs_plugins.io.validation import ValidationReport, validate_file
+from swaxs_plugins.simulate import simulate_calibrants, simulate_operando
+
+DEFAULT_PIPELINE = "operando.yaml"
+
+
+@dataclass
+class DemoReport:
+    """What the demo produced: comparisons with the truth, files written and their validation."""
+
+    outdir: Path
+    comparisons: list[Comparison]
+    validation: list[ValidationReport]
+    figures: list[Path]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.comparisons) and all(r.ok for r in self.validation)
+
+
+def install_pipeline(name: str, outdir: Path) -> Path:
+    """Copy a default pipeline shipped with the package next to the data, where a user can edit it."""
+    target = outdir / name
+    with files("swaxs_plugins.pipelines").joinpath(name).open("rb") as source, open(target, "wb") as copy:
+        shutil.copyfileobj(source, copy)
+    return target
+
+
+def run_demo(outdir: Path, *, seed: int = 0, executor: str = "serial", workers: int | None = None,
+             registry: Registry | None = None) -> DemoReport:
+    """Simulate, process with the default pipeline, compare with the truth; writes ``summary.json``."""
+    outdir = Path(outdir)
+    simulate_calibrants(outdir, seed=seed)
+    simulate_operando(outdir, seed=seed)
+    registry = registry or Registry.discover()
+    plan = check_pipeline(install_pipeline(DEFAULT_PIPELINE, outdir), registry)
+    with make_executor(executor, workers=workers) as chosen:
+        run_pipeline(plan, registry, chosen, overwrite=True)
+    comparisons = compare_all(plan, outdir / "truth")
+    report = DemoReport(outdir, comparisons, _validate_outputs(plan), sorted(plan.steps_dir.glob("*.png")))
+    write_summary(outdir / "summary.json", comparisons)
+    return report
+
+
+def _validate_outputs(plan: Plan) -> list[ValidationReport]:
+    return validate_file(plan.output)
+
+
+def write_summary(path: Path, comparisons: list[Comparison]) -> None:
+    """The comparisons as a JSON list of {name, recovered, truth, tolerance, unit, ok}."""
+    path.write_text(json.dumps([{**asdict(c), "ok": c.ok} for c in comparisons], indent=1))
+
+
+def format_table(comparisons: list[Comparison]) -> str:
+    """A plain-text table of recovered vs true values."""
+    header = f"{'quantity':<52} {'recovered':>12} {'truth':>12} {'tolerance':>10}  {'unit':<10} ok"
+    lines = [header, "-" * len(header)]
+    for c in comparisons:
+        lines.append(f"{c.name:<52} {c.recovered:>12.6g} {c.truth:>12.6g} {c.tolerance:>10.3g}  {c.unit:<10} "
+                     f"{'yes' if c.ok else 'NO'}")
+    return "\n".join(lines)

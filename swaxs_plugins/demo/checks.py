@@ -1,0 +1,106 @@
+"""Recovered vs true: every quantity the default pipeline produces, next to the simulation's truth.
+
+Each step kind contributes a function ``comparisons(steps, truth_dir)`` taking the pipeline's step
+files by step id and the simulation's truth folder; :func:`compare_all` collects them in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pyFAI
+
+from swaxs_plugins.core.pipeline import Plan
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One recovered quantity against its true value; ``ok`` when within ``tolerance`` (absolute)."""
+
+    name: str
+    recovered: float
+    truth: float
+    tolerance: float
+    unit: str
+
+    @property
+    def ok(self) -> bool:
+        return bool(abs(self.recovered - self.truth) <= self.tolerance)
+
+
+Checks = Callable[[Mapping[str, Path], Path], list[Comparison]]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def refined_geometry(step_file: Path, entry: str) -> pyFAI.integrator.azimuthal.AzimuthalIntegrator:
+    """The geometry a calibrate step wrote (its PONI text), as a pyFAI integrator."""
+    import tempfile
+
+    with h5py.File(step_file, "r") as handle:
+        text = _text(handle[entry]["poni"][()])
+    with tempfile.NamedTemporaryFile("w", suffix=".poni", delete=False) as poni:
+        poni.write(text)
+    try:
+        return pyFAI.load(poni.name)
+    finally:
+        Path(poni.name).unlink()
+
+
+def calibration_comparisons(steps: Mapping[str, Path], truth_dir: Path) -> list[Comparison]:
+    """Beam centre and direct distance of each calibrated detector against the true PONI."""
+    rows = []
+    for detector in ("saxs", "waxs"):
+        step_id = f"{detector}_geometry"
+        if step_id not in steps:
+            continue
+        refined = refined_geometry(steps[step_id], step_id).getFit2D()
+        true = pyFAI.load(str(truth_dir / f"{detector}.poni")).getFit2D()
+        centre_tolerance = 0.1 if detector == "saxs" else 1.0
+        rows += [
+            Comparison(f"{detector.upper()} beam centre row", refined["centerY"], true["centerY"], centre_tolerance, "px"),
+            Comparison(f"{detector.upper()} beam centre column", refined["centerX"], true["centerX"], centre_tolerance,
+                       "px"),
+            Comparison(f"{detector.upper()} direct distance", refined["directDist"], true["directDist"],
+                       1e-3 * true["directDist"], "mm"),
+        ]
+    return rows
+
+
+def integration_comparisons(steps: Mapping[str, Path], truth_dir: Path) -> list[Comparison]:
+    """Integrated curves of the pristine electrode against the true curve (per I0 and transmission)."""
+    rows = []
+    with h5py.File(truth_dir / "operando_truth.h5", "r") as truth:
+        electrode = truth["masks/electrode"][()]
+        transmission = truth["transmission"][0]
+        q_true, curves = truth["q"][()], truth["curves"][0]
+        thickness = float(truth.attrs.get("thickness_mm", 1.0))
+    for detector in ("saxs", "waxs"):
+        step_id = f"{detector}_curves"
+        if step_id not in steps:
+            continue
+        with h5py.File(steps[step_id], "r") as handle:
+            maps = handle[step_id]["maps/curves"]
+            q, measured = maps["q"][()], maps["I"][0]
+        expected = np.array([[np.interp(q, q_true, curve) for curve in row] for row in curves])
+        expected *= (transmission * thickness)[..., np.newaxis]
+        valid = electrode[..., np.newaxis] & np.isfinite(measured) & (expected > 0)
+        ratio = np.median(measured[valid] / expected[valid])
+        rows.append(Comparison(f"{detector.upper()} pristine electrode I(q) / truth (median)", float(ratio), 1.0, 0.02,
+                               "ratio"))
+    return rows
+
+
+CHECKS: tuple[Checks, ...] = (calibration_comparisons, integration_comparisons)
+
+
+def compare_all(plan: Plan, truth_dir: Path, checks: tuple[Checks, ...] = CHECKS) -> list[Comparison]:
+    """Every comparison of every step kind the pipeline ran."""
+    steps = {step.config.id: plan.step_file(step.config.id) for step in plan.steps}
+    return [row for check in checks for row in check(steps, truth_dir)]
