@@ -191,7 +191,7 @@ class StepWriter:
             source = set_nx_class(process.create_group(f"source_{record.name}"), "NXnote")
             source["file_name"] = str(record.file)
             source["description"] = record.description
-            source["type"] = "content hash blake2b-160"
+            source["type"] = "content hash sha256"
             source["data"] = record.content_hash
         return process
 
