@@ -1,0 +1,142 @@
+"""The curves layout shared by the map steps: read it from an earlier step, write it, copy ``scans``.
+
+Layout (what ``integrate`` writes and ``transmission``/``background`` write again):
+``<entry>/maps/curves`` NXdata, signal ``I`` [scan, y, x, q] with ``I_errors``, axes ``scan``, ``y``,
+``x``, ``q`` (1/angstrom), each with @units and @long_name; ``<entry>/scans`` NXcollection
+(``file_name``, ``scan_shape``, ``points``, ``timestamp``) copied through unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Any
+
+import h5py
+import numpy as np
+
+from swaxs_plugins.core.errors import InputDataError
+from swaxs_plugins.core.step import StepOutputRef
+from swaxs_plugins.io.nexus import Axis, set_nx_class, write_nxdata
+
+CURVES = "maps/curves"
+INTENSITY_UNITS = "arbitrary units"
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Curves of every scan point: I and its errors [scan, y, x, q], their axes and the source."""
+
+    intensity: np.ndarray
+    errors: np.ndarray
+    axes: tuple[Axis, Axis, Axis, Axis]
+    units: str
+    source: StepOutputRef
+    silx_style: str | None = None
+
+    @property
+    def q(self) -> np.ndarray:
+        return np.asarray(self.axes[3].values)
+
+    @property
+    def map_shape(self) -> tuple[int, int]:
+        return self.intensity.shape[1], self.intensity.shape[2]
+
+    def with_values(self, intensity: np.ndarray, errors: np.ndarray) -> Curves:
+        return replace(self, intensity=intensity, errors=errors)
+
+
+def where(ref: StepOutputRef, dataset: str = "") -> str:
+    """'file::/entry/dataset (step 'id')' for error messages."""
+    return f"{ref.path}::/{ref.entry}/{dataset} (step '{ref.step_id}')"
+
+
+def read_curves(ref: StepOutputRef) -> Curves:
+    """The curves [scan, y, x, q] of an earlier step; an error names file, dataset and step if absent."""
+    with h5py.File(ref.path, "r") as handle:
+        group = handle.get(f"{ref.entry}/{CURVES}")
+        if not isinstance(group, h5py.Group) or "I" not in group or group["I"].ndim != 4:
+            raise InputDataError(f"{where(ref, CURVES)}: no curves I[scan, y, x, q]; expected the output of an "
+                                 "integrate, transmission or background step of a 2-D map")
+        names = [_text(n) for n in group.attrs["axes"]]
+        axes = tuple(Axis(n, group[n][()], _text(group[n].attrs.get("units", "")),
+                          _text(group[n].attrs.get("long_name", n))) for n in names)
+        errors = group["I_errors"][()] if "I_errors" in group else np.full(group["I"].shape, np.nan, np.float32)
+        style = group.attrs.get("SILX_style")
+        return Curves(group["I"][()].astype(np.float64), errors.astype(np.float64), axes,  # type: ignore[arg-type]
+                      _text(group["I"].attrs.get("units", INTENSITY_UNITS)), ref,
+                      _text(style) if style is not None else None)
+
+
+def write_curves(entry: h5py.Group, curves: Curves, long_name: str) -> h5py.Group:
+    """Write ``maps/curves`` (and copy ``scans`` from the source step) in the layout later steps read."""
+    maps = set_nx_class(entry.require_group("maps"), "NXcollection")
+    shape = curves.intensity.shape
+    group = write_nxdata(maps, "curves", curves.intensity.astype(np.float32), list(curves.axes),
+                         long_name=long_name, units=curves.units, errors=curves.errors.astype(np.float32),
+                         interpretation="spectrum", chunks=(1, 1, 1, shape[-1]))
+    if curves.silx_style:
+        group.attrs["SILX_style"] = curves.silx_style
+    maps.attrs["default"] = "curves"
+    copy_scans(curves.source, entry)
+    return group
+
+
+def copy_scans(ref: StepOutputRef, entry: h5py.Group) -> None:
+    """Copy the source step's ``scans`` collection (files, shape, timestamps) into this entry."""
+    with h5py.File(ref.path, "r") as handle:
+        if f"{ref.entry}/scans" in handle and "scans" not in entry:
+            handle.copy(handle[f"{ref.entry}/scans"], entry, name="scans")
+
+
+def map_axes(curves: Curves) -> list[Axis]:
+    """The scan, y and x axes of a curves map (for images [scan, y, x])."""
+    return list(curves.axes[:3])
+
+
+def scan_timestamps(ref: StepOutputRef) -> list[dt.datetime] | None:
+    """The scans' timestamps (ISO 8601 strings in ``scans/timestamp``), or None when not recorded."""
+    with h5py.File(ref.path, "r") as handle:
+        node = handle.get(f"{ref.entry}/scans/timestamp")
+        if node is None:
+            return None
+        values = np.ravel(node[()]) if node.ndim <= 1 else node[()][:, 0]
+    try:
+        return [parse_time(_text(v)) for v in values]
+    except ValueError as error:
+        raise InputDataError(f"{where(ref, 'scans/timestamp')}: not ISO 8601 timestamps ({error})") from error
+
+
+def parse_time(text: str) -> dt.datetime:
+    """An ISO 8601 time; a time without zone is taken as UTC."""
+    value = dt.datetime.fromisoformat(text.strip())
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def region_mean(curves: Curves, q_range: tuple[float, float], what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mean intensity (and its error) over the q bins inside ``q_range``: maps [scan, y, x].
+
+    NaN bins (masked, empty) are left out; a range with no bin of the curves is an error naming ``what``.
+    """
+    low, high = q_range
+    q = curves.q
+    inside = (q >= low) & (q <= high)
+    if not low < high or not inside.any():
+        raise InputDataError(f"{what}: q-range [{low}, {high}] is outside the integrated range "
+                             f"{q.min():.4g}..{q.max():.4g} of {where(curves.source, CURVES)}")
+    values, errors = curves.intensity[..., inside], curves.errors[..., inside]
+    count = np.sum(np.isfinite(values), axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(values, axis=-1) / count
+        error = np.sqrt(np.nansum(np.where(np.isfinite(values), errors, 0.0) ** 2, axis=-1)) / count
+    return np.where(count > 0, mean, np.nan), np.where(count > 0, error, np.nan)
+
+
+def covers(curves: Curves, q_range: tuple[float, float]) -> bool:
+    """True when the curves have bins over the whole ``q_range``."""
+    q = curves.q
+    return bool(q.min() <= q_range[0] and q.max() >= q_range[1])
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
