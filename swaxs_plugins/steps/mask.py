@@ -1,0 +1,263 @@
+"""The ``mask`` step, implementation ``rules`` (default): named map masks from rules in the pipeline.
+
+A rule is a Python-like expression over maps of the scan ``scan`` (default 0, the pristine scan),
+evaluated by a small whitelisting interpreter (no ``eval``):
+
+- quantities: ``T`` (transmission input), ``intensity(q_min, q_max)`` (mean intensity of a q-range of
+  whichever curves input covers it, 1/angstrom), ``fit('path/in/fit/entry')`` (a map [scan, y, x] or
+  [y, x] of an earlier step, e.g. a fitted parameter), and earlier masks by name;
+- comparisons ``<``, ``<=``, ``>``, ``>=`` (chains allowed), ``and``, ``or``, ``not``;
+- morphology: ``opening(m, r)``, ``closing(m, r)``, ``dilation(m, r)``, ``erosion(m, r)`` (square
+  element of half-width r points, default 1), ``largest(m)`` (largest 8-connected component),
+  ``distance(m)`` (Euclidean distance to m in scan points, for rules such as ``distance(cc) <= 2``).
+
+Masks are fixed [y, x] (uint8, 1 = inside), written to ``<entry>/masks/<name>`` with the rule.
+An empty mask is an error naming it, unless ``allow_empty``.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import h5py
+import numpy as np
+from scipy import ndimage
+
+from swaxs_plugins import __version__
+from swaxs_plugins.core.errors import InputDataError, SwaxsError
+from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
+from swaxs_plugins.core.step import InputSpec, Step, StepContext, StepOutputRef, StepParameters, parameter
+from swaxs_plugins.io.nexus import Axis, StepWriter, set_nx_class, write_nxdata
+from swaxs_plugins.steps.curves import covers, read_curves, region_mean, where
+
+COMPARE: dict[type, Callable[[Any, Any], Any]] = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt,
+                                                  ast.GtE: operator.ge}
+
+
+class MaskParameters(StepParameters):
+    """The masks to build, in order: later rules may use earlier masks by name."""
+
+    masks: dict[str, str] = parameter(description="mask name -> rule, e.g. {current_collector: 'T < 0.1'}",
+                                      min_length=1)
+    scan: int = parameter(0, description="scan whose maps the rules are evaluated on (0: the first, pristine)")
+    allow_empty: bool = parameter(False, description="accept a mask that selects no point")
+
+
+def square(radius: int) -> np.ndarray:
+    """A (2r+1)² square structuring element."""
+    return np.ones((2 * radius + 1, 2 * radius + 1), bool)
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected component of a mask (empty stays empty)."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if count == 0:
+        return np.zeros_like(mask, bool)
+    sizes = ndimage.sum(mask, labels, index=np.arange(1, count + 1))
+    return labels == (1 + int(np.argmax(sizes)))
+
+
+def distance_to(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance (in scan points) of every point to the nearest point of the mask; inf if empty."""
+    if not mask.any():
+        return np.full(mask.shape, np.inf)
+    return ndimage.distance_transform_edt(~mask)
+
+
+MORPHOLOGY: dict[str, Callable[..., np.ndarray]] = {
+    "opening": lambda m, r=1: ndimage.binary_opening(m, square(int(r)), border_value=0),
+    "closing": lambda m, r=1: ndimage.binary_closing(np.pad(m, int(r), mode="edge"), square(int(r)))[
+        int(r):-int(r), int(r):-int(r)],
+    "dilation": lambda m, r=1: ndimage.binary_dilation(m, square(int(r))),
+    "erosion": lambda m, r=1: ndimage.binary_erosion(m, square(int(r)), border_value=1),
+    "largest": lambda m: largest_component(m),
+    "distance": lambda m: distance_to(m),
+}
+
+
+@dataclass
+class RuleContext:
+    """What a rule may refer to: quantities (maps [y, x]) and masks built so far."""
+
+    quantities: Mapping[str, Callable[..., np.ndarray]]
+    masks: dict[str, np.ndarray]
+
+
+def evaluate_rule(rule: str, context: RuleContext) -> np.ndarray:
+    """Evaluate a mask rule to a boolean map; a SwaxsError names what is wrong in the rule."""
+    try:
+        tree = ast.parse(rule, mode="eval")
+    except SyntaxError as error:
+        raise SwaxsError(f"rule '{rule}' is not an expression ({error.msg})") from error
+    result = _evaluate(tree.body, context, rule)
+    if not isinstance(result, np.ndarray) or result.dtype != bool:
+        raise SwaxsError(f"rule '{rule}' gives a number map, not a mask: compare it (e.g. '... > 0.5')")
+    return result
+
+
+def _evaluate(node: ast.AST, context: RuleContext, rule: str) -> Any:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_evaluate(node.operand, context, rule)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return ~_as_mask(_evaluate(node.operand, context, rule), rule)
+    if isinstance(node, ast.BoolOp):
+        values = [_as_mask(_evaluate(v, context, rule), rule) for v in node.values]
+        return np.logical_and.reduce(values) if isinstance(node.op, ast.And) else np.logical_or.reduce(values)
+    if isinstance(node, ast.Compare) and all(type(op) in COMPARE for op in node.ops):
+        return _compare(node, context, rule)
+    if isinstance(node, ast.Name):
+        return _name(node.id, context, rule)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+        args = [_evaluate(a, context, rule) for a in node.args]
+        return _call(node.func.id, args, context, rule)
+    raise SwaxsError(f"rule '{rule}': '{ast.unparse(node)}' is not allowed (use T, intensity(), fit(), mask names, "
+                     f"< <= > >=, and/or/not, {', '.join(MORPHOLOGY)})")
+
+
+def _compare(node: ast.Compare, context: RuleContext, rule: str) -> np.ndarray:
+    left = _evaluate(node.left, context, rule)
+    result = None
+    for op, comparator in zip(node.ops, node.comparators):
+        right = _evaluate(comparator, context, rule)
+        with np.errstate(invalid="ignore"):
+            part = np.asarray(COMPARE[type(op)](left, right))
+        result = part if result is None else result & part
+        left = right
+    return result
+
+
+def _name(name: str, context: RuleContext, rule: str) -> np.ndarray:
+    if name in context.masks:
+        return context.masks[name]
+    if name in context.quantities:
+        return context.quantities[name]()
+    raise SwaxsError(f"rule '{rule}': unknown name '{name}' (known: {', '.join([*context.quantities, *context.masks])})")
+
+
+def _call(name: str, args: list[Any], context: RuleContext, rule: str) -> np.ndarray:
+    function = MORPHOLOGY.get(name) or context.quantities.get(name)
+    if function is None:
+        raise SwaxsError(f"rule '{rule}': unknown function '{name}'")
+    if name in MORPHOLOGY:
+        args = [_as_mask(args[0], rule), *args[1:]] if args else args
+    try:
+        return function(*args)
+    except TypeError as error:
+        raise SwaxsError(f"rule '{rule}': {name}() called with wrong arguments ({error})") from error
+
+
+def _as_mask(value: Any, rule: str) -> np.ndarray:
+    if not isinstance(value, np.ndarray) or value.dtype != bool:
+        raise SwaxsError(f"rule '{rule}': 'and', 'or', 'not' and morphology need masks, got a {type(value).__name__}")
+    return value
+
+
+class RuleMask(Step):
+    """Map masks from rules on transmission, q-range intensities and fitted parameters, with morphology."""
+
+    Parameters = MaskParameters
+    inputs = {
+        "transmission": InputSpec("a transmission step (for T)", step_kinds=("transmission",), required=False),
+        "saxs": InputSpec("curves of one detector (integrate, transmission or background step)",
+                          step_kinds=("integrate", "transmission", "background"), required=False),
+        "waxs": InputSpec("curves of another detector", step_kinds=("integrate", "transmission", "background"),
+                          required=False),
+        "fit": InputSpec("a step with per-point maps, e.g. fitted parameters, for fit('path')", required=False),
+    }
+    definition = "NXswaxs_maps"
+    params: MaskParameters
+
+    def setup(self, context: StepContext) -> None:
+        """Evaluate every rule in order (the maps are small)."""
+        self.step_id = context.step_id
+        self.inputs_ = context.inputs
+        self.curves = [read_curves(context.inputs[n]) for n in ("saxs", "waxs") if n in context.inputs]
+        quantities = {"T": self._transmission, "intensity": self._intensity, "fit": self._fit}
+        rules = RuleContext(quantities, {})
+        for name, rule in self.params.masks.items():
+            try:
+                mask = evaluate_rule(rule, rules)
+            except SwaxsError as error:
+                raise SwaxsError(f"step '{self.step_id}', parameter 'masks.{name}': {error}") from error
+            if not mask.any() and not self.params.allow_empty:
+                raise SwaxsError(f"step '{self.step_id}', parameter 'masks.{name}': rule '{rule}' selects no point "
+                                 f"of scan {self.params.scan}")
+            rules.masks[name] = mask
+        self.masks = rules.masks
+
+    def _required(self, name: str) -> StepOutputRef:
+        if name not in self.inputs_:
+            raise SwaxsError(f"step '{self.step_id}': a rule needs the input '{name}', which is not given")
+        return self.inputs_[name]
+
+    def _scan(self, maps: np.ndarray, what: str) -> np.ndarray:
+        if maps.ndim == 2:
+            return maps
+        if not -maps.shape[0] <= self.params.scan < maps.shape[0]:
+            raise SwaxsError(f"step '{self.step_id}', parameter 'scan': {self.params.scan} is not one of the "
+                             f"{maps.shape[0]} scans of {what}")
+        return maps[self.params.scan]
+
+    def _transmission(self) -> np.ndarray:
+        ref = self._required("transmission")
+        return self._scan(_read_map(ref, "transmission/T"), where(ref, "transmission/T"))
+
+    def _intensity(self, q_min: float, q_max: float) -> np.ndarray:
+        source = next((c for c in self.curves if covers(c, (q_min, q_max))), None)
+        if source is None:
+            ranges = ", ".join(f"{c.q.min():.4g}..{c.q.max():.4g}" for c in self.curves) or "no curves input"
+            raise SwaxsError(f"intensity({q_min}, {q_max}): q-range outside the integrated range ({ranges})")
+        mean, _ = region_mean(source, (q_min, q_max), f"step '{self.step_id}'")
+        return self._scan(mean, where(source.source))
+
+    def _fit(self, path: str) -> np.ndarray:
+        ref = self._required("fit")
+        return self._scan(_read_map(ref, path), where(ref, path))
+
+    def finalize(self, results: list, writer: StepWriter) -> None:
+        """One NXdata per mask under ``masks`` (the first is the entry's default plot)."""
+        group = set_nx_class(writer.entry.create_group("masks"), "NXcollection")
+        shape = next(iter(self.masks.values())).shape
+        axes = [Axis(name, np.arange(size), "", f"{name} (scan point index)") for name, size in zip("yx", shape)]
+        for name, mask in self.masks.items():
+            data = write_nxdata(group, name, mask.astype(np.uint8), axes, signal_name="mask", long_name=name,
+                                units="", interpretation="image")
+            data.attrs["rule"] = self.params.masks[name]
+            data.attrs["scan"] = self.params.scan
+        first = next(iter(self.masks))
+        writer.entry["mask"] = group[first]  # a hard link: the entry's default plot
+        writer.entry.attrs["default"] = "mask"
+        group.attrs["default"] = first
+
+
+def _read_map(ref: StepOutputRef, path: str) -> np.ndarray:
+    with h5py.File(ref.path, "r") as handle:
+        node = handle.get(f"{ref.entry}/{path}")
+        if isinstance(node, h5py.Group) and "signal" in node.attrs:
+            node = node[node.attrs["signal"]]
+        if not isinstance(node, h5py.Dataset) or node.ndim not in (2, 3):
+            raise InputDataError(f"{where(ref, path)}: no map [scan, y, x] or [y, x] there")
+        return node[()].astype(np.float64)
+
+
+def read_masks(ref: StepOutputRef) -> dict[str, np.ndarray]:
+    """Every mask [y, x] (bool) a mask step wrote, by name."""
+    with h5py.File(ref.path, "r") as handle:
+        group = handle.get(f"{ref.entry}/masks")
+        if group is None:
+            raise InputDataError(f"{where(ref, 'masks')}: no masks; expected the output of a mask step")
+        return {name: group[name]["mask"][()].astype(bool) for name in group}
+
+
+@hookimpl
+def swaxs_register_steps() -> list[StepImpl]:
+    """Register ``mask/rules``, the default implementation of its kind."""
+    return [StepImpl(kind="mask", name="rules", cls=RuleMask, version=__version__,
+                     description="map masks from rules (T, q-range intensity, fitted maps; and/or/not; morphology)",
+                     default=True)]
