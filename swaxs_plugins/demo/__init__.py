@@ -14,7 +14,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from swaxs_plugins.core.executors import make_executor
-from swaxs_plugins.core.pipeline import Plan, check_pipeline, run_pipeline
+from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.demo.checks import Comparison, compare_all
 from swaxs_plugins.io.validation import ValidationReport, validate_file
@@ -49,20 +49,17 @@ def run_demo(outdir: Path, *, seed: int = 0, executor: str = "serial", workers: 
              registry: Registry | None = None) -> DemoReport:
     """Simulate, process with the default pipeline, compare with the truth; writes ``summary.json``."""
     outdir = Path(outdir)
-    simulate_calibrants(outdir, seed=seed)
-    simulate_operando(outdir, seed=seed)
+    simulated = [simulate_calibrants(outdir, seed=seed), simulate_operando(outdir, seed=seed)]
+    raw_files = [path for result in simulated for path in (*result.raw, *result.references)]
     registry = registry or Registry.discover()
     plan = check_pipeline(install_pipeline(DEFAULT_PIPELINE, outdir), registry)
     with make_executor(executor, workers=workers) as chosen:
         run_pipeline(plan, registry, chosen, overwrite=True)
     comparisons = compare_all(plan, outdir / "truth")
-    report = DemoReport(outdir, comparisons, _validate_outputs(plan), sorted(plan.steps_dir.glob("*.png")))
+    validation = [report for path in (*raw_files, plan.output) for report in validate_file(path)]
+    report = DemoReport(outdir, comparisons, validation, sorted(plan.steps_dir.glob("*.png")))
     write_summary(outdir / "summary.json", comparisons)
     return report
-
-
-def _validate_outputs(plan: Plan) -> list[ValidationReport]:
-    return validate_file(plan.output)
 
 
 def write_summary(path: Path, comparisons: list[Comparison]) -> None:

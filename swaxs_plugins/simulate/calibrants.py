@@ -57,15 +57,14 @@ def write_calibrant_nexus(path: Path, frame: np.ndarray, setup: det.DetectorSetu
                           calibrant: str, when: datetime) -> Path:
     """One calibrant frame as NeXus: /entry/instrument/<saxs|waxs>/data [1, rows, cols] + metadata."""
     with h5py.File(path, "w") as handle:
-        entry = handle.create_group("entry")
-        entry.attrs["NX_class"] = "NXentry"
-        handle.attrs["default"] = "entry"
-        entry["title"] = f"{calibrant} calibrant on {setup.key.upper()} ({setup.detector})"
-        entry["start_time"] = entry["end_time"] = when.isoformat()
+        entry = det.write_raw_entry(handle, f"{calibrant} calibrant on {setup.key.upper()} ({setup.detector})",
+                                    when.isoformat(), when.isoformat())
         instrument = entry.create_group("instrument")
         instrument.attrs["NX_class"] = "NXinstrument"
         det.write_monochromator(instrument, setup)
-        det.create_detector(instrument, setup, ai, 1)[0] = frame
+        frames = det.create_detector(instrument, setup, ai, 1)
+        frames[0] = frame
+        det.link_frames_for_viewers(entry, frames)
         sample = entry.create_group("sample")
         sample.attrs["NX_class"] = "NXsample"
         sample["name"] = calibrant

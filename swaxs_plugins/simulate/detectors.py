@@ -169,6 +169,24 @@ def create_detector(instrument: h5py.Group, setup: DetectorSetup, ai: AzimuthalI
     return data
 
 
+def write_raw_entry(handle: h5py.File, title: str, start: str, end: str) -> h5py.Group:
+    """The NXentry of a raw file, declaring the NXswaxs_raw_scan layout, with the root's @default."""
+    handle.attrs["default"] = "entry"
+    entry = handle.create_group("entry")
+    entry.attrs.update({"NX_class": "NXentry", "default": "data"})
+    entry["definition"] = "NXswaxs_raw_scan"
+    entry["title"] = title
+    entry["start_time"], entry["end_time"] = start, end
+    return entry
+
+
+def link_frames_for_viewers(entry: h5py.Group, frames: h5py.Dataset) -> None:
+    """``entry/data``: an NXdata linking the first detector's frames, so silx shows them as images."""
+    data = entry.create_group("data")
+    data.attrs.update({"NX_class": "NXdata", "signal": "data"})
+    data["data"] = frames
+
+
 def frame_to_uint32(counts: np.ndarray, gaps: np.ndarray) -> np.ndarray:
     """Counts as the detector writes them: uint32 with gap pixels set to 2**32 - 1 (-1 as int32)."""
     frame = counts.astype(np.uint32)

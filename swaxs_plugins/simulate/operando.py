@@ -289,14 +289,13 @@ def write_scan(job: ScanJob, chunk: int = 8) -> Path:
     n = job.i0.size
     scale = job.i0 * job.transmission.ravel() * THICKNESS_MM
     with h5py.File(job.path, "w") as handle:
-        handle.attrs["default"] = "entry"
-        entry = write_group(handle, "entry", "NXentry")
-        entry["title"] = job.title
-        entry["start_time"] = (TIME_ORIGIN + timedelta(seconds=job.start_s)).isoformat()
-        entry["end_time"] = (TIME_ORIGIN + timedelta(seconds=job.start_s + n * job.point_period_s)).isoformat()
+        entry = det.write_raw_entry(
+            handle, job.title, (TIME_ORIGIN + timedelta(seconds=job.start_s)).isoformat(),
+            (TIME_ORIGIN + timedelta(seconds=job.start_s + n * job.point_period_s)).isoformat())
         instrument = write_group(entry, "instrument", "NXinstrument")
         det.write_monochromator(instrument, setups[0])
         stacks = [det.create_detector(instrument, s, ai, n) for s, ai in zip(setups, integrators)]
+        det.link_frames_for_viewers(entry, stacks[0])
         for name, values in (("i0", job.i0), ("diode", job.diode)):
             write_group(instrument, name, "NXmonitor").create_dataset("data", data=values).attrs["units"] = "counts"
         scan = write_group(entry, "scan", "NXcollection")
