@@ -1,0 +1,129 @@
+"""The curve models of the fit step, vectorised over curves, with analytic Jacobians.
+
+``PeakModel``: a sum of Gaussians, each given by area, centre and FWHM (1/Å), plus a polynomial
+background in (q − q_ref). ``PowerLawModel``: I = A q^−α + C. Both evaluate a block of curves at
+once (parameters [n, p] → values [n, m] and Jacobian [n, m, p]) for the batched solver, and one
+curve at a time for lmfit. Both are linear in their amplitudes once the shape parameters are
+fixed, which gives robust, scale-free starting values by linear least squares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+SQRT_2PI = np.sqrt(2.0 * np.pi)
+
+
+@dataclass(frozen=True)
+class PeakModel:
+    """Gaussians ``peaks`` (parameters ``<peak>_area``, ``_centre``, ``_fwhm``) + background ``bkg_c0..``."""
+
+    q: np.ndarray
+    peaks: tuple[str, ...]
+    background_order: int
+    q_ref: float
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        peak_names = [f"{peak}_{field}" for peak in self.peaks for field in ("area", "centre", "fwhm")]
+        return (*peak_names, *(f"bkg_c{k}" for k in range(self.background_order + 1)))
+
+    @property
+    def amplitude_index(self) -> np.ndarray:
+        """Positions of the parameters the model is linear in (areas, background coefficients)."""
+        peaks = [3 * i for i in range(len(self.peaks))]
+        return np.array([*peaks, *range(3 * len(self.peaks), len(self.names))])
+
+    def __call__(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values [n, m] and Jacobian [n, m, p] of every curve at once."""
+        q = self.q[np.newaxis, :]
+        jacobian = np.empty((params.shape[0], q.shape[1], params.shape[1]))
+        total = np.zeros((params.shape[0], q.shape[1]))
+        for i in range(len(self.peaks)):
+            area, centre, fwhm = (params[:, 3 * i + k, np.newaxis] for k in range(3))
+            sigma = fwhm * FWHM_TO_SIGMA
+            offset = (q - centre) / sigma
+            unit = np.exp(-0.5 * offset**2) / (sigma * SQRT_2PI)
+            peak = area * unit
+            total += peak
+            jacobian[:, :, 3 * i] = unit
+            jacobian[:, :, 3 * i + 1] = peak * offset / sigma
+            jacobian[:, :, 3 * i + 2] = peak * (offset**2 - 1.0) / sigma * FWHM_TO_SIGMA
+        for k, power in enumerate(self.background_powers()):
+            total += params[:, 3 * len(self.peaks) + k, np.newaxis] * power
+            jacobian[:, :, 3 * len(self.peaks) + k] = power
+        return total, jacobian
+
+    def background_powers(self) -> list[np.ndarray]:
+        x = self.q - self.q_ref
+        return [x**k for k in range(self.background_order + 1)]
+
+    def components(self, params: np.ndarray) -> dict[str, np.ndarray]:
+        """Each peak and the background separately, [n, m] each."""
+        parts = {}
+        for i, peak in enumerate(self.peaks):
+            single = PeakModel(self.q, (peak,), -1, self.q_ref)
+            parts[peak] = single(params[:, 3 * i:3 * i + 3])[0]
+        coefficients = params[:, 3 * len(self.peaks):]
+        parts["background"] = sum(coefficients[:, k, np.newaxis] * power
+                                  for k, power in enumerate(self.background_powers()))
+        return parts
+
+
+@dataclass(frozen=True)
+class PowerLawModel:
+    """I = A q^−α (+ C): parameters ``amplitude``, ``alpha``, ``constant``."""
+
+    q: np.ndarray
+    names: tuple[str, ...] = ("amplitude", "alpha", "constant")
+
+    @property
+    def amplitude_index(self) -> np.ndarray:
+        return np.array([0, 2])
+
+    def __call__(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        log_q = np.log(self.q)[np.newaxis, :]
+        power = np.exp(-params[:, 1, np.newaxis] * log_q)
+        law = params[:, 0, np.newaxis] * power
+        jacobian = np.stack([power, -law * log_q, np.ones_like(law)], axis=-1)
+        return law + params[:, 2, np.newaxis], jacobian
+
+    def components(self, params: np.ndarray) -> dict[str, np.ndarray]:
+        law = params[:, 0, np.newaxis] * np.power(self.q[np.newaxis, :], -params[:, 1, np.newaxis])
+        return {"power_law": law, "constant": np.broadcast_to(params[:, 2, np.newaxis], law.shape).copy()}
+
+    def log_slope_start(self, values: np.ndarray) -> np.ndarray:
+        """α and A from a straight line through log I vs log q of each curve (points with I > 0)."""
+        log_q = np.log(self.q)
+        starts = np.full((values.shape[0], 3), np.nan)
+        for i, curve in enumerate(values):
+            good = np.isfinite(curve) & (curve > 0)
+            if good.sum() >= 2:
+                slope, intercept = np.polyfit(log_q[good], np.log(curve[good]), 1)
+                starts[i] = (np.exp(intercept), -slope, 0.0)
+        return starts
+
+
+def linear_amplitudes(model: PeakModel | PowerLawModel, shapes: np.ndarray, values: np.ndarray,
+                      weights: np.ndarray) -> np.ndarray:
+    """Parameters [n, p] with the amplitudes solved by weighted linear least squares, shapes kept.
+
+    The model is linear in its amplitudes at fixed shapes, so its Jacobian columns for them are the
+    basis functions. Curves without data keep their given amplitudes.
+    """
+    index = model.amplitude_index
+    _, jacobian = model(shapes)
+    basis = jacobian[:, :, index] * weights[..., np.newaxis]
+    normal = np.matmul(basis.transpose(0, 2, 1), basis)
+    rhs = np.einsum("kmp,km->kp", basis, values * weights)
+    scale = np.sqrt(np.einsum("kpp->kp", normal))
+    scale[scale == 0] = 1.0
+    scaled = normal / (scale[:, :, np.newaxis] * scale[:, np.newaxis, :]) + 1e-12 * np.eye(len(index))
+    amplitudes = np.linalg.solve(scaled, (rhs / scale)[..., np.newaxis])[..., 0] / scale
+    result = shapes.copy()
+    solved = np.all(np.isfinite(amplitudes), axis=1) & np.any(weights > 0, axis=1)
+    result[np.ix_(solved, index)] = amplitudes[solved]
+    return result
