@@ -1,0 +1,79 @@
+"""Figures of the difference step (matplotlib Agg): difference maps with the mask, the time series of
+every q-region with error bars under the cycler voltage on a shared time axis, a per-pixel scatter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+if TYPE_CHECKING:
+    from swaxs_plugins.steps.difference import RegionDifference
+
+
+def write_figures(step: RegionDifference, workdir: Path, step_id: str) -> list[Path]:
+    """All figures of a difference step, named ``<step_id>_<what>.png`` in ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    paths = [maps_figure(step, workdir / f"{step_id}_maps.png"), series_figure(step, workdir / f"{step_id}_series.png")]
+    if step.params.scatter:
+        paths.append(scatter_figure(step, workdir / f"{step_id}_scatter.png"))
+    return paths
+
+
+def maps_figure(step: RegionDifference, path: Path) -> Path:
+    """D per region (rows) and scan (columns), the mask outline drawn on each."""
+    regions = list(step.regions.values())
+    n_scans = regions[0].change.shape[0]
+    fig, axes = plt.subplots(len(regions), n_scans, figsize=(2.2 * n_scans, 1.8 * len(regions)), squeeze=False)
+    for row, region in zip(axes, regions):
+        limit = np.nanmax(np.abs(region.change)) or 1.0
+        for k, ax in enumerate(row):
+            image = ax.imshow(region.change[k], cmap="RdBu_r", vmin=-limit, vmax=limit, origin="lower")
+            ax.contour(step.mask.astype(float), levels=[0.5], colors="k", linewidths=0.8)
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(f"{region.name}, scan {k}", fontsize=7)
+        fig.colorbar(image, ax=row.tolist(), fraction=0.02, label="D")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def series_figure(step: RegionDifference, path: Path) -> Path:
+    """Voltage (with the scan times) above the mean D of every region, one shared time axis."""
+    hours = step.scan_hours()
+    time = hours if hours is not None else np.arange(len(next(iter(step.regions.values())).mean_change))
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7, 6), height_ratios=(1, 2))
+    if step.log is not None:
+        top.plot(step.log.time_s / 3600, step.log.voltage, "k-", lw=1)
+    for t in time:
+        top.axvline(t, color="tab:red", lw=0.8, alpha=0.6)
+    top.set_ylabel("voltage (V)")
+    for region in step.regions.values():
+        bottom.errorbar(time, 100 * region.mean_change, yerr=100 * region.error_bar, marker="o", capsize=3,
+                        label=region.name)
+    bottom.axhline(0, color="grey", lw=0.5)
+    bottom.set_xlabel("time since the first scan (h)" if hours is not None else "scan")
+    bottom.set_ylabel(f"mean D over '{step.params.mask}' (%)")
+    bottom.legend(fontsize=7)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def scatter_figure(step: RegionDifference, path: Path) -> Path:
+    """D of one region against another's, per masked pixel, coloured by scan."""
+    first, second = (step.regions[n] for n in step.params.scatter)  # type: ignore[union-attr]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for k in range(first.change.shape[0]):
+        ax.scatter(100 * first.change[k][step.mask], 100 * second.change[k][step.mask], s=12, label=f"scan {k}")
+    ax.set_xlabel(f"D {first.name} (%)")
+    ax.set_ylabel(f"D {second.name} (%)")
+    ax.legend(fontsize=7)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
