@@ -1,9 +1,10 @@
 """The ``integrate`` step, implementation ``pyfai``: every frame of every scan to I(q) and I(χ, q).
 
-Frames are read and integrated in blocks by whichever executor runs the step; each process keeps
-its integrator warm (built once, never pickled). The default engine applies pyFAI's own CSR matrix
-to a block of frames at once (:mod:`swaxs_plugins.steps.integration_engine`); ``engine: pyfai``
-calls ``integrate1d_ng``/``integrate2d_ng`` frame by frame instead. The entry follows NXazint1d
+Frames are read and integrated in blocks by whichever executor runs the step. The default engine
+applies pyFAI's own sparse matrix, built once in ``setup`` and shipped with the step to workers, to
+every frame in one compiled pass (:mod:`swaxs_plugins.steps.integration_engine`); ``engine: pyfai``
+calls ``integrate1d_ng``/``integrate2d_ng`` frame by frame instead (its integrator is rebuilt once
+per process from the geometry). The entry follows NXazint1d
 (segments in an NXazint2d sub-entry) and adds map-shaped views that silx opens directly.
 
 Mask convention (pyFAI's): in a mask file, 0 = valid pixel, anything else = masked. The detector's
@@ -208,9 +209,10 @@ class PyFAIIntegrate(Step):
         self._building = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the warm integrators: each worker builds its own once, from the geometry dict."""
+        """Pickle with the sparse matrices (built once, in setup) but without pyFAI's integrator,
+        which a worker of the 'pyfai' engine rebuilds from the geometry dict."""
         state = self.__dict__.copy()
-        state["_integrators"] = {}
+        state["_integrators"] = {k: v for k, v in self._integrators.items() if isinstance(v, SparseIntegrator)}
         del state["_building"]
         return state
 
@@ -238,6 +240,8 @@ class PyFAIIntegrate(Step):
         self.timestamps = _timestamps(source, self.layout)
         self._blocks = [Block(i, r.start, r.stop) for i in range(len(self.layout.files))
                         for r in chunk_ranges(self.layout.points, p.block_frames)]
+        for segments in {0, p.segments}:
+            self.integrator(segments)  # built once here, then shipped to workers instead of rebuilt there
         context.scan_shape = self.layout.scan_shape
         context.geometry = self.geometry
         context.mask = self.mask
@@ -248,7 +252,7 @@ class PyFAIIntegrate(Step):
     def process(self, block: Block) -> tuple[BatchResult, BatchResult | None]:
         """Read this block's frames and integrate them: 1D, and in segments when asked.
 
-        The integrators are built once per process (on first use) and kept warm.
+        The sparse integrators were built in setup; this only reads and applies them.
         """
         frame_file = self.layout.files[block.file_index]
         frames = frame_file.read(block.start, block.stop)
@@ -277,7 +281,7 @@ class PyFAIIntegrate(Step):
         return dataclasses.replace(result, binning=self._binning(segments))
 
     def integrator(self, segments: int) -> SparseIntegrator:
-        """This process's sparse integrator for 1D (``segments`` 0) or segments, built on first use."""
+        """The sparse integrator for 1D (``segments`` 0) or segments, built on first use."""
         key = f"sparse{segments}"
         with self._building:
             if key not in self._integrators:
