@@ -86,7 +86,7 @@ def run_step(step_class: type, params: dict, inputs: dict, output: Path, step_id
                           executor=SerialExecutor(progress=False), workdir=output.parent, progress=False)
     with StepWriter(output, step_id, step.definition) as writer:
         writer.write_process(program="swaxs-plugins", version="test", sequence_index=1, kind="test",
-                             implementation="test", params=dict(step.params), units={}, configuration={},
+                             implementation="test", params=step.params.model_dump(mode="json"), units={}, configuration={},
                              inputs=[], reference="tests")
         step.run(context, writer)
     return output
