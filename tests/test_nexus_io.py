@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import fabio
+import hdf5plugin
 import h5py
 import numpy as np
 import pytest
@@ -193,3 +194,21 @@ def test_readers_name_the_file_and_dataset_in_their_errors(tmp_path):
 def test_locations_split_into_file_and_dataset():
     assert split_location("data/scan.h5::/entry/data") == (__import__("pathlib").Path("data/scan.h5"), "/entry/data")
     assert split_location("image.tif") == (__import__("pathlib").Path("image.tif"), None)
+
+
+def test_eiger_master_files_with_linked_compressed_data_files(tmp_path):
+    """An Eiger-style master file: /entry/data/data_00000N are external links to bitshuffle-LZ4 files."""
+    rng = np.random.default_rng(4)
+    chunks = [rng.poisson(3, (n, 12, 10)).astype(np.uint32) for n in (4, 3)]
+    master = tmp_path / "series_master.h5"
+    with h5py.File(master, "w") as handle:
+        for i, frames in enumerate(chunks, start=1):
+            data_file = tmp_path / f"series_data_{i:06d}.h5"
+            with h5py.File(data_file, "w") as data:
+                data.create_dataset("entry/data/data", data=frames, chunks=(1, 12, 10), **hdf5plugin.Bitshuffle())
+            handle[f"entry/data/data_{i:06d}"] = h5py.ExternalLink(data_file.name, "/entry/data/data")
+    stacks = frame_files(RawSource(files=[master], frames="/entry/data/data_*"))
+    assert [s.dataset for s in stacks] == ["/entry/data/data_000001", "/entry/data/data_000002"]
+    np.testing.assert_array_equal(np.concatenate([s.read() for s in stacks]), np.concatenate(chunks))
+    with pytest.raises(InputDataError, match="no dataset matches '/entry/data/frames_\\*'"):
+        frame_files(RawSource(files=[master], frames="/entry/data/frames_*"))

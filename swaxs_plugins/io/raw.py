@@ -7,6 +7,7 @@ be read by whichever worker processes it. Errors name the file and the dataset.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,8 +125,31 @@ def _frame_shape(path: Path, dataset: str, shape: tuple[int, ...]) -> tuple[int,
 
 
 def frame_files(source: RawSource) -> list[FrameFile]:
-    """The frame stacks of a source, one per file, in order."""
-    return [FrameFile(path, source.frames if is_hdf5(path) else None) for path in source.files]
+    """The frame stacks of a source in order: one per file, or per dataset matching a pattern.
+
+    A ``frames`` path with a wildcard in its last part, e.g. ``/entry/data/data_*`` for an Eiger
+    master file whose data arrive as external links to compressed data files, names every
+    matching dataset of each file, in sorted order.
+    """
+    stacks = []
+    for path in source.files:
+        if not is_hdf5(path):
+            stacks.append(FrameFile(path))
+        elif source.frames is not None and any(ch in source.frames for ch in "*?["):
+            stacks += [FrameFile(path, dataset) for dataset in _matching_datasets(path, source.frames)]
+        else:
+            stacks.append(FrameFile(path, source.frames))
+    return stacks
+
+
+def _matching_datasets(path: Path, pattern: str) -> list[str]:
+    group_path, _, name_pattern = pattern.rpartition("/")
+    with open_hdf5(path) as handle:
+        group = handle.get(group_path or "/")
+        names = sorted(n for n in group if fnmatch.fnmatchcase(n, name_pattern)) if isinstance(group, h5py.Group) else []
+    if not names:
+        raise InputDataError(f"{path}: no dataset matches '{pattern}'")
+    return [f"{group_path}/{name}" for name in names]
 
 
 def content_hash(path: Path, chunk_size: int = 1 << 22) -> str:
