@@ -26,7 +26,9 @@ def test_the_demo_recovers_every_quantity_within_tolerance(demo):
     assert all(set(row) == {"name", "recovered", "truth", "tolerance", "unit", "ok"} for row in rows)
     names = {row["name"] for row in rows}
     assert {"SAXS beam centre row", "SAXS direct distance", "WAXS direct distance",
-            "SAXS pristine electrode I(q) / truth (median)"} <= names
+            "SAXS pristine electrode I(q) / truth (median)", "mask IoU electrode", "mask IoU current_collector",
+            "D micropores op4 (electrode mean)", "D c002 op4 (electrode mean)", "pseudo_metal onset scan",
+            "plating onset scan"} <= names
     for row in rows:
         assert row["ok"] and abs(row["recovered"] - row["truth"]) <= row["tolerance"], row
     assert "SAXS beam centre row" in result.output
@@ -35,9 +37,10 @@ def test_the_demo_recovers_every_quantity_within_tolerance(demo):
 def test_every_nexus_file_it_wrote_is_valid_and_figures_exist(demo):
     outdir, result = demo
     validated = [line for line in result.output.splitlines() if line.startswith("NeXus ")]
-    assert len(validated) >= 8 + 4  # 6 raw scans + 2 calibrants, and the 4 processed entries
+    assert len(validated) >= 8 + 10  # 6 raw scans + 2 calibrants, and the 10 processed entries
     assert all("valid (0 errors)" in line for line in validated)
     figures = sorted((outdir / "processed" / "operando_steps").glob("*.png"))
-    assert {f.name for f in figures} >= {"saxs_geometry.png", "waxs_geometry.png"}
+    assert {f.name for f in figures} >= {"saxs_geometry.png", "waxs_geometry.png", "differences_maps.png",
+                                         "differences_series.png"}
     assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
     assert (outdir / "operando.yaml").read_text().startswith("# The default operando pipeline")

@@ -97,7 +97,14 @@ def integration_comparisons(steps: Mapping[str, Path], truth_dir: Path) -> list[
     return rows
 
 
-CHECKS: tuple[Checks, ...] = (calibration_comparisons, integration_comparisons)
+def map_comparisons(steps: Mapping[str, Path], truth_dir: Path) -> list[Comparison]:
+    """Transmission, masks, q-region changes and onsets (see :mod:`swaxs_plugins.demo.checks_maps`)."""
+    from swaxs_plugins.demo.checks_maps import comparisons
+
+    return comparisons(steps, truth_dir)
+
+
+CHECKS: tuple[Checks, ...] = (calibration_comparisons, integration_comparisons, map_comparisons)
 
 
 def compare_all(plan: Plan, truth_dir: Path, checks: tuple[Checks, ...] = CHECKS) -> list[Comparison]:
