@@ -6,7 +6,10 @@ find the distance that puts the calibrant's rings on the peaks of the radial pro
 pyFAI's own calibration does, pick control points on the rings predicted by the current geometry
 (``SingleGeometry.extract_cp``), refine (``GeometryRefinement.refine3``, fixed and bounded
 parameters), drop outlying points, and pick again with the refined geometry, on more rings each
-time, until the beam centre and distance no longer move.
+time, until the beam centre and distance no longer move. Picked points sit on pixels, so a final
+stage locates the rings to a few hundredths of a pixel: around each ring predicted by the geometry,
+the radial profile of every short arc sector is fitted with a Gaussian on a line, and the geometry
+is fitted by weighted least squares to those sector positions, repeated until stable.
 
 At small angles the PONI and the tilts are degenerate, so the result is judged by what is not:
 the direct-beam centre, the direct distance, and the residual of the control points.
@@ -15,6 +18,7 @@ the direct-beam centre, the direct distance, and the residual of the control poi
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,8 +35,8 @@ from pyFAI.goniometer import SingleGeometry
 from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 from pyFAI.io.ponifile import PoniFile
 from scipy import constants
-from scipy.optimize import minimize
 from scipy.ndimage import gaussian_filter, uniform_filter1d
+from scipy.optimize import curve_fit, least_squares, minimize
 
 from swaxs_plugins import __version__
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
@@ -49,6 +53,13 @@ DEFAULT_DISTANCE_RANGE = (0.7, 1.3)  # free distance stays within these factors 
 MIN_CONTROL_POINTS = 6
 CONVERGED_PX = 0.05  # stop when centre + distance move less than this (px) between pickings
 PICKING_SEED = 0  # pyFAI's peak picking shuffles with numpy's global generator; seeded for repeatability
+RING_WINDOW_PX = 12.0  # sub-pixel stage: half-width (px along the 2θ gradient) of the band fitted around a ring
+SECTOR_PX = 24.0  # arc length (px) of the ring sector whose radial profile gives one sub-pixel control point
+MAX_SECTORS = 90  # per ring: on large rings sectors are 4° wide instead
+MIN_SECTOR_PIXELS = 40
+SUBPIXEL_ROUNDS = 4  # at most this many fit-profiles-then-geometry rounds
+SUBPIXEL_CONVERGED_PX = 0.003  # stop when centre + distance move less than this (px) between rounds
+SIGMA_FLOOR_PX = 0.005  # no control point is trusted to better than this, so none dominates the fit
 
 
 # --------------------------------------------------------------------------------------------------
@@ -210,6 +221,7 @@ def geometry_from_beam_center(detector: pyFAI.detectors.Detector, wavelength_m: 
     (row, col) px: the PONI is a translation in the detector plane, which moves the centre alike."""
     geometry = Geometry(dist=distance, poni1=0.0, poni2=0.0, rot1=rot1, rot2=rot2, rot3=rot3,
                         detector=detector, wavelength=wavelength_m)
+    geometry.auto_gc = False  # pyFAI would run the garbage collector (0.1 s) at every change
     fit2d = geometry.getFit2D()
     geometry.poni1 = (beam_center[0] - fit2d["centerY"]) * detector.pixel1
     geometry.poni2 = (beam_center[1] - fit2d["centerX"]) * detector.pixel2
@@ -290,11 +302,18 @@ def calibrant_at(name: str, wavelength_m: float) -> Calibrant:
     return calibrant
 
 
+def ring_two_theta(calibrant: str, wavelength_m: float, ring_ids: np.ndarray) -> np.ndarray:
+    """2θ [rad] of the calibrant rings with pyFAI's ids ``ring_ids`` (indices into ``get_2th()``)."""
+    two_theta = calibrant_at(calibrant, wavelength_m).get_2th()
+    return np.array([two_theta[int(i)] for i in ring_ids], dtype=np.float64)
+
+
 def pick_control_points(image: np.ndarray, geometry: Geometry, calibrant: str, detector: pyFAI.detectors.Detector,
                         max_rings: int, pts_per_deg: float) -> SingleGeometry:
     """Control points on the first ``max_rings`` rings the geometry predicts on the detector."""
     single = SingleGeometry("calibrant", image=image, calibrant=calibrant_at(calibrant, geometry.wavelength),
                             detector=detector, geometry=geometry)
+    single.geometry_refinement.auto_gc = False  # refine3 changes it many times; each would collect garbage
     with seeded_numpy_random(PICKING_SEED):
         single.extract_cp(max_rings=max_rings, pts_per_deg=pts_per_deg)
     return single
@@ -360,6 +379,248 @@ def refine(single: SingleGeometry, fix: Sequence[str], bounds: Mapping[str, tupl
 
 
 # --------------------------------------------------------------------------------------------------
+# Sub-pixel ring positions: radial profiles fitted per ring sector, geometry fitted to them
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RingCoordinates:
+    """Where every pixel centre lies for a geometry: 2θ [rad], the 2θ gradient (row, col) and its
+    magnitude ``slope`` [rad/px], and χ [rad]. Profiles across a ring are taken in
+    Δ = (2θ − 2θ_ring) / slope, px along the gradient."""
+
+    two_theta: np.ndarray
+    gradient: tuple[np.ndarray, np.ndarray]
+    slope: np.ndarray
+    chi: np.ndarray
+
+    @classmethod
+    def of(cls, geometry: Geometry) -> RingCoordinates:
+        two_theta = geometry.center_array(unit="2th_rad", scale=False)
+        gradient = tuple(np.gradient(two_theta))
+        return cls(two_theta, gradient, np.hypot(*gradient), geometry.center_array(unit="chi_rad", scale=False))
+
+
+def gaussian_on_line(x: np.ndarray, b0: float, b1: float, area: float, centre: float, width: float) -> np.ndarray:
+    """A Gaussian peak of given area, centre and standard deviation on a linear background."""
+    return b0 + b1 * x + area / (width * np.sqrt(2 * np.pi)) * np.exp(-0.5 * ((x - centre) / width) ** 2)
+
+
+def gaussian_on_line_jacobian(x: np.ndarray, b0: float, b1: float, area: float, centre: float,
+                              width: float) -> np.ndarray:
+    """Derivatives of ``gaussian_on_line`` by its five parameters (columns), for fast fits."""
+    u = (x - centre) / width
+    shape = np.exp(-0.5 * u ** 2) / (width * np.sqrt(2 * np.pi))
+    return np.column_stack([np.ones_like(x), x, shape, area * shape * u / width, area * shape * (u ** 2 - 1) / width])
+
+
+def fit_peak(delta: np.ndarray, values: np.ndarray, width: float,
+             half_width: float) -> tuple[float, float, float] | None:
+    """Centre, its standard error, and width (px) of a Gaussian on a linear background fitted to a
+    radial profile (points Δ, counts); None when there is no significant peak well inside the band.
+    Fitted twice (Levenberg–Marquardt): unweighted for a start, then weighted as Poisson counts of
+    that model (the peak top is noisier than its background); the error is scaled by the scatter,
+    for detectors whose counts are not exactly Poisson."""
+    outer = np.abs(delta) > 0.6 * half_width
+    background = float(np.median(values[outer])) if outer.any() else float(values.min())
+    best = [background, 0.0, max(float(values.mean() - background) * 2 * half_width, 1e-6), 0.0, width]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # a flat or one-sided profile: caught below by its errors
+        try:
+            best, _ = curve_fit(gaussian_on_line, delta, values, p0=best, jac=gaussian_on_line_jacobian, method="lm")
+            sigma = np.sqrt(np.maximum(gaussian_on_line(delta, *best), 1.0))
+            best, covariance = curve_fit(gaussian_on_line, delta, values, p0=best, sigma=sigma,
+                                         jac=gaussian_on_line_jacobian, method="lm")
+        except (RuntimeError, ValueError):
+            return None
+    errors = np.sqrt(np.diag(covariance))
+    _, _, area, centre, width = best
+    if not np.all(np.isfinite(errors)) or not 0.25 < width < half_width or area < 4 * errors[2] \
+            or abs(centre) > half_width / 2 - width / 2:
+        return None
+    return float(centre), float(errors[3]), float(width)
+
+
+def ring_band(coordinates: RingCoordinates, valid: np.ndarray, rings: np.ndarray,
+              index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices and Δ [px] of the valid pixels within the fitting band of ring ``index`` (2θ
+    sorted ``rings``): at most RING_WINDOW_PX, and under 40 % of the way to a neighbouring ring."""
+    offset = coordinates.two_theta - rings[index]
+    near = valid & (np.abs(offset) < RING_WINDOW_PX * coordinates.slope)
+    flat = np.flatnonzero(near)
+    if len(flat) == 0:
+        return flat, np.empty(0)
+    slope = coordinates.slope.ravel()[flat]
+    gaps = np.abs(np.delete(rings, index) - rings[index])
+    gaps = gaps[gaps > 0]
+    half_width = min(RING_WINDOW_PX, 0.4 * float(gaps.min() / np.median(slope))) if len(gaps) else RING_WINDOW_PX
+    delta = offset.ravel()[flat] / slope
+    inside = np.abs(delta) <= half_width
+    return flat[inside], delta[inside]
+
+
+def ring_sectors(flat: np.ndarray, delta: np.ndarray, chi: np.ndarray) -> list[np.ndarray]:
+    """The band's pixels (positions in ``flat``) ordered by χ and cut into sectors of about
+    SECTOR_PX of arc (the band is 2 max|Δ| px wide, so a sector holds SECTOR_PX x that many
+    pixels), at most MAX_SECTORS. Cutting the χ order, not χ itself, needs no ring radius and
+    keeps an arc across χ = ±π whole."""
+    per_sector = SECTOR_PX * 2 * float(np.abs(delta).max())
+    count = int(np.clip(round(len(flat) / per_sector), 1, MAX_SECTORS))
+    return np.array_split(np.argsort(chi.ravel()[flat], kind="stable"), count)
+
+
+def sector_point(geometry: Geometry, coordinates: RingCoordinates, flat: np.ndarray, delta: np.ndarray,
+                 centre_px: float, ring: float) -> tuple[float, float]:
+    """(row, col) in pyFAI's point convention (pixel centre at its index) on the sector's mid-line
+    where Δ equals the fitted centre: from the sector's mean position along the 2θ gradient, then
+    two Newton steps with the exact 2θ, so that the arc's curvature leaves no bias."""
+    rows, cols = np.unravel_index(flat, coordinates.two_theta.shape)
+    point = np.array([rows.mean(), cols.mean()])
+    pixel = (int(round(point[0])), int(round(point[1])))
+    gradient = np.array([coordinates.gradient[0][pixel], coordinates.gradient[1][pixel]])
+    direction = gradient / np.hypot(*gradient)
+    point += (centre_px - delta.mean()) * direction
+    for _ in range(2):
+        reached = (float(geometry.tth(point[:1], point[1:])[0]) - ring) / np.hypot(*gradient)
+        point += (centre_px - reached) * direction
+    return float(point[0]), float(point[1])
+
+
+def subpixel_points(frame: np.ndarray, invalid: np.ndarray, geometry: Geometry, rings: np.ndarray,
+                    ring_ids: np.ndarray, max_rings: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-pixel control points (row, col, ring id) and their radial standard errors [px]: on each
+    of the first ``max_rings`` rings (2θ sorted ``rings``, pyFAI ids ``ring_ids``) in the frame, a
+    Gaussian + line fitted to the radial profile of every sector of SECTOR_PX of arc."""
+    coordinates = RingCoordinates.of(geometry)
+    values, valid = frame.astype(np.float64).ravel(), ~invalid
+    points, errors, used = [], [], 0
+    for index in range(len(rings)):
+        if used == max_rings:
+            break
+        flat, delta = ring_band(coordinates, valid, rings, index)
+        if len(flat) < 4 * MIN_SECTOR_PIXELS:
+            continue
+        half_width = float(np.abs(delta).max())
+        whole = fit_peak(delta, values[flat], 2.0, half_width)
+        if whole is None:
+            continue
+        used += 1
+        for member in ring_sectors(flat, delta, coordinates.chi):
+            if len(member) < MIN_SECTOR_PIXELS:
+                continue
+            fit = fit_peak(delta[member], values[flat[member]], whole[2], half_width)
+            if fit is not None:
+                points.append((*sector_point(geometry, coordinates, flat[member], delta[member], fit[0], rings[index]),
+                               ring_ids[index]))
+                errors.append(max(fit[1], SIGMA_FLOOR_PX))
+    return np.array(points, dtype=np.float64).reshape(-1, 3), np.array(errors, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class FreeParameters:
+    """The free geometry parameters as offsets x from a start, scaled so that one unit moves the
+    rings by about a pixel (distance by 1e-3 of the direct distance): least squares then steps
+    alike in every direction."""
+
+    start: Geometry
+    names: tuple[str, ...]
+    scale: np.ndarray
+
+    @classmethod
+    def of(cls, geometry: Geometry, fix: Sequence[str]) -> FreeParameters:
+        names = tuple(name for name in GEOMETRY_NAMES if name not in fix)
+        _, direct = beam_center_and_direct_distance(geometry)
+        pixel = float(np.sqrt(geometry.detector.pixel1 * geometry.detector.pixel2))
+        scale = [direct * 1e-3 if n == "dist" else pixel if n.startswith("poni") else pixel / direct for n in names]
+        return cls(geometry, names, np.array(scale))
+
+    def values(self, x: np.ndarray) -> list[float]:
+        """All six PONI parameters (GEOMETRY_NAMES order) at offsets ``x``."""
+        moved = {n: getattr(self.start, n) + xi * sc for n, xi, sc in zip(self.names, x, self.scale)}
+        return [moved.get(n, getattr(self.start, n)) for n in GEOMETRY_NAMES]
+
+    def geometry(self, x: np.ndarray) -> Geometry:
+        geometry = Geometry(**dict(zip(GEOMETRY_NAMES, self.values(x))), detector=self.start.detector,
+                            wavelength=self.start.wavelength)
+        geometry.auto_gc = False
+        return geometry
+
+    def limits(self, bounds: Mapping[str, tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """``bounds`` (absent: unbounded) as (low, high) offsets."""
+        edges = np.array([bounds.get(n, (-np.inf, np.inf)) for n in self.names], dtype=np.float64).reshape(-1, 2)
+        start = np.array([getattr(self.start, n) for n in self.names])
+        return (edges[:, 0] - start) / self.scale, (edges[:, 1] - start) / self.scale
+
+    def centre_errors(self, x: np.ndarray, jacobian: np.ndarray, chi2_per_dof: float) -> tuple[float, float, float]:
+        """Standard errors of the beam centre (row, col) [px] and the direct distance [m]: the least
+        squares covariance (inflated by χ²/dof when above 1) carried through the centre's derivatives."""
+        covariance = np.linalg.pinv(jacobian.T @ jacobian, rcond=1e-12) * max(chi2_per_dof, 1.0)
+        step = 1e-3
+
+        def centre(offset: np.ndarray) -> np.ndarray:
+            (row, col), direct = beam_center_and_direct_distance(self.geometry(offset))
+            return np.array([row, col, direct])
+
+        derivatives = np.column_stack([(centre(x + step * e) - centre(x - step * e)) / (2 * step)
+                                       for e in np.eye(len(x))])
+        row, col, direct = np.sqrt(np.diag(derivatives @ covariance @ derivatives.T))
+        return float(row), float(col), float(direct)
+
+
+@dataclass(frozen=True)
+class GeometryFit:
+    """A geometry fitted to control points: which points it kept, and the standard errors of its
+    beam centre (row, col) [px] and direct distance [m]."""
+
+    geometry: Geometry
+    keep: np.ndarray
+    errors: tuple[float, float, float]
+
+
+def fit_geometry(points: np.ndarray, errors_px: np.ndarray, expected: np.ndarray, geometry: Geometry,
+                 fix: Sequence[str], bounds: Mapping[str, tuple[float, float]]) -> GeometryFit:
+    """Weighted least squares of the free parameters on the control points' 2θ residuals, each over
+    its standard error (px times the local 2θ slope), within ``bounds``; then again without the
+    points beyond 5 robust standard deviations (hot pixels, a neighbouring spot)."""
+    free = FreeParameters.of(geometry, fix)
+    low, high = free.limits(bounds)
+    sigma = errors_px / residuals_px(geometry, points, np.ones(len(points)))  # px times 2θ per px
+
+    def residual(x: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        return (geometry.tth(points[keep, 0], points[keep, 1], free.values(x)) - expected[keep]) / sigma[keep]
+
+    everything = np.ones(len(points), bool)
+    first = least_squares(residual, np.clip(np.zeros(len(low)), low, high), bounds=(low, high), args=(everything,))
+    normalised = residual(first.x, everything)
+    keep = np.abs(normalised) <= 5 * max(1.4826 * float(np.median(np.abs(normalised))), 1.0)
+    final = least_squares(residual, first.x, bounds=(low, high), args=(keep,))
+    chi2_per_dof = 2 * final.cost / max(int(keep.sum()) - len(low), 1)
+    return GeometryFit(free.geometry(final.x), keep, free.centre_errors(final.x, final.jac, chi2_per_dof))
+
+
+def refine_subpixel(frame: np.ndarray, invalid: np.ndarray, geometry: Geometry, calibrant: str, fix: Sequence[str],
+                    bounds: Mapping[str, tuple[float, float]],
+                    max_rings: int) -> tuple[GeometryFit, np.ndarray, bool] | None:
+    """The final stage: sub-pixel control points from ring-sector profiles, the geometry fitted to
+    them, and again with the refined geometry until it is stable. Peak picking finds the rings to a
+    pixel; the profiles locate them to a few hundredths. Returns the last fit, its control points
+    (row, col, ring id) and whether it converged; None when too few profiles could be fitted."""
+    two_theta = calibrant_at(calibrant, geometry.wavelength).get_2th()
+    ring_ids = np.array([i for i, t in enumerate(two_theta) if t is not None])
+    rings = np.array([two_theta[i] for i in ring_ids])
+    fit, points = None, np.empty((0, 3))
+    for _ in range(SUBPIXEL_ROUNDS):
+        found, errors = subpixel_points(frame, invalid, geometry, rings, ring_ids, max_rings)
+        if len(found) < max(MIN_CONTROL_POINTS, 2 * (len(GEOMETRY_NAMES) - len(fix))):
+            return None if fit is None else (fit, points, False)
+        expected = np.array([two_theta[int(i)] for i in found[:, 2]])
+        fit = fit_geometry(found, errors, expected, geometry, fix, bounds)
+        moved, geometry, points = _movement(geometry, fit.geometry), fit.geometry, found[fit.keep]
+        if moved < SUBPIXEL_CONVERGED_PX:
+            return fit, points, True
+    return fit, points, False
+
+
+# --------------------------------------------------------------------------------------------------
 # The result and the whole recipe
 # --------------------------------------------------------------------------------------------------
 
@@ -369,6 +630,8 @@ class CalibrationResult:
 
     ``control_points`` rows are (row, col, ring index) in pyFAI's pixel convention;
     ``residual_two_theta`` [rad] and ``residual_px`` (along the 2θ gradient) are per point.
+    ``beam_center_error`` (row, col) [px] and ``direct_distance_error`` [m] are standard errors from
+    the sub-pixel fit's covariance (None when the geometry comes from peak picking alone).
     """
 
     geometry: AzimuthalIntegrator
@@ -379,6 +642,8 @@ class CalibrationResult:
     mask: np.ndarray
     iterations: int
     converged: bool
+    beam_center_error: tuple[float, float] | None = None
+    direct_distance_error: float | None = None
 
     @property
     def beam_center(self) -> tuple[float, float]:
@@ -446,7 +711,10 @@ def calibrate_frame(frame: np.ndarray, calibrant: str, detector: str, wavelength
     parameters among dist, poni1, poni2, rot1, rot2, rot3 held at their guess (the wavelength is
     always held); ``bounds`` maps names to (low, high) in m or rad; ``mask`` nonzero = masked.
     Control points are picked on 2, 4, 8, ... rings up to ``max_rings``, re-picked with each
-    refined geometry until centre and distance are stable or ``iterations`` are spent.
+    refined geometry until centre and distance are stable or ``iterations`` are spent; then the
+    rings are located to sub-pixel precision per arc sector and the geometry fitted to those
+    points (``converged`` then says whether that stage settled; it falls back to the picked points
+    when too few sector profiles fit).
     """
     check_calibrant(calibrant)
     unknown = sorted(set(fix) - set(GEOMETRY_NAMES)) + sorted(set(bounds or {}) - set(GEOMETRY_NAMES))
@@ -474,7 +742,12 @@ def calibrate_frame(frame: np.ndarray, calibrant: str, detector: str, wavelength
             converged = True
             break
     assert single is not None
-    return _result(geometry, single, calibrant, detector, invalid, iteration, converged)
+    subpixel = refine_subpixel(frame, invalid, geometry, calibrant, fix, limits, max_rings)
+    if subpixel is None:
+        picked = np.asarray(single.geometry_refinement.data[:, :3], dtype=np.float64)
+        return _result(geometry, picked, calibrant, detector, invalid, iteration, converged)
+    fit, points, settled = subpixel
+    return _result(fit.geometry, points, calibrant, detector, invalid, iteration, settled, fit.errors)
 
 
 def _movement(before: Geometry, after: Geometry) -> float:
@@ -483,16 +756,15 @@ def _movement(before: Geometry, after: Geometry) -> float:
     return float(np.hypot(c1[0] - c0[0], c1[1] - c0[1]) + abs(d1 - d0) / d0 * 1e3)
 
 
-def _result(geometry: Geometry, single: SingleGeometry, calibrant: str, detector: str, mask: np.ndarray,
-            iterations: int, converged: bool) -> CalibrationResult:
+def _result(geometry: Geometry, points: np.ndarray, calibrant: str, detector: str, mask: np.ndarray,
+            iterations: int, converged: bool, errors: tuple[float, float, float] | None = None) -> CalibrationResult:
     integrator = AzimuthalIntegrator(dist=geometry.dist, poni1=geometry.poni1, poni2=geometry.poni2,
                                      rot1=geometry.rot1, rot2=geometry.rot2, rot3=geometry.rot3,
                                      detector=make_detector(detector), wavelength=geometry.wavelength)
-    refinement = single.geometry_refinement
-    points = np.asarray(refinement.data[:, :3], dtype=np.float64)
-    residual = integrator.tth(points[:, 0], points[:, 1]) - refinement.calc_2th(points[:, 2])
+    residual = integrator.tth(points[:, 0], points[:, 1]) - ring_two_theta(calibrant, geometry.wavelength, points[:, 2])
     return CalibrationResult(integrator, calibrant, points, residual, residuals_px(integrator, points, residual),
-                             mask, iterations, converged)
+                             mask, iterations, converged, None if errors is None else errors[:2],
+                             None if errors is None else errors[2])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -628,6 +900,10 @@ def write_geometry(entry: Any, result: CalibrationResult) -> None:
               "rot2": (g.rot2, "rad"), "rot3": (g.rot3, "rad"), "wavelength": (g.wavelength * 1e10, "angstrom"),
               "beam_center_row": (row, "pixel"), "beam_center_col": (col, "pixel"), "direct_distance": (direct, "m"),
               "residual_rms_px": (result.rms_px, "pixel"), "residual_rms_two_theta": (result.rms_two_theta_deg, "deg")}
+    if result.beam_center_error is not None and result.direct_distance_error is not None:
+        fields.update({"beam_center_row_error": (result.beam_center_error[0], "pixel"),
+                       "beam_center_col_error": (result.beam_center_error[1], "pixel"),
+                       "direct_distance_error": (result.direct_distance_error, "m")})
     for name, (value, units) in fields.items():
         group.create_dataset(name, data=float(value)).attrs["units"] = units
     group["n_control_points"] = np.int64(len(result.control_points))
