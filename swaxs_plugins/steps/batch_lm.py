@@ -10,6 +10,15 @@ The damping is Marquardt's (``J^T W J + λ diag(J^T W J)``), solved in Jacobi-sc
 parameters of very different magnitude (areas ~1e-5, centres ~1) do not spoil the conditioning.
 Standard errors come from the inverse of ``J^T W J`` at the minimum, scaled by the reduced χ²
 when ``scale_covar`` (as lmfit does by default).
+
+Separable problems (variable projection, Golub & Pereyra 1973, with Kaufman's Jacobian): when the
+caller names the parameters the model is linear in (peak areas, background coefficients, power-law
+amplitude and constant) and all of them are free and unbounded, the damped steps move only the
+nonlinear (shape) parameters, and after each step the linear ones are solved exactly by weighted
+linear least squares. The minimum is the same as the full problem's; the search runs in a space of
+a third of the dimension and without the long, narrow valleys that strongly correlated amplitudes
+make, which is where the plain iteration spent most of its steps (curves where a component is
+absent ran into the iteration limit).
 """
 
 from __future__ import annotations
@@ -77,16 +86,21 @@ def weights_from_errors(values: np.ndarray, errors: np.ndarray) -> tuple[np.ndar
 
 
 def solve(model: ModelFunction, start: np.ndarray, values: np.ndarray, weights: np.ndarray, lower: np.ndarray,
-          upper: np.ndarray, vary: np.ndarray, options: LMOptions = LMOptions()) -> LMResult:
+          upper: np.ndarray, vary: np.ndarray, options: LMOptions = LMOptions(),
+          linear: np.ndarray | None = None) -> LMResult:
     """Minimise Σ (w (y − f(p)))² for every curve at once.
 
     ``start``, ``lower``, ``upper``: [n, p]; ``vary``: [n, p] bool (fixed parameters keep their start
-    value); ``values``, ``weights``: [n, m] (weight 0 drops a point). Never raises on a bad curve:
-    its parameters become NaN and its status says why.
+    value); ``values``, ``weights``: [n, m] (weight 0 drops a point); ``linear``: indices of the
+    parameters the model is linear in (variable projection when all are free and unbounded).
+    Never raises on a bad curve: its parameters become NaN and its status says why.
     """
     n, p_count = start.shape
     params = np.clip(start.astype(np.float64), lower, upper)
     vary = np.broadcast_to(vary, params.shape)
+    linear = separable_index(linear, lower, upper, vary)
+    if linear.size:
+        params = solve_linear(model, params, values, weights, linear)
     n_data = np.count_nonzero(weights, axis=1)
     dof = n_data - vary.sum(axis=1)
     status = np.full(n, FitStatus.NOT_CONVERGED, dtype=np.int8)
@@ -103,12 +117,57 @@ def solve(model: ModelFunction, start: np.ndarray, values: np.ndarray, weights: 
         index = np.flatnonzero(active)
         if index.size == 0:
             break
-        done = _iterate(model, params, chi2, damping, index, values, weights, lower, upper, vary, options)
+        done = _iterate(model, params, chi2, damping, index, values, weights, lower, upper, vary, options, linear)
         iterations[index] += 1
         status[index[done]] = FitStatus.CONVERGED
         active[index[done]] = False
     return _finish(model, params, chi2, n_data, dof, iterations, status, values, weights, lower, upper, vary,
                    options)
+
+
+def separable_index(linear: np.ndarray | None, lower: np.ndarray, upper: np.ndarray, vary: np.ndarray) -> np.ndarray:
+    """The linear parameters to eliminate: all of ``linear`` if every one is free and unbounded, else none."""
+    if linear is None or len(linear) == 0:
+        return np.zeros(0, dtype=int)
+    linear = np.asarray(linear)
+    eligible = (np.all(vary[:, linear]) and np.all(np.isneginf(lower[:, linear]))
+                and np.all(np.isposinf(upper[:, linear])))
+    return linear if eligible else np.zeros(0, dtype=int)
+
+
+def solve_linear(model: ModelFunction, params: np.ndarray, values: np.ndarray, weights: np.ndarray,
+                 linear: np.ndarray) -> np.ndarray:
+    """``params`` with the parameters ``linear`` solved by weighted linear least squares, the others kept.
+
+    The model is linear in them, so its Jacobian columns are their basis functions and the rest of
+    the model is f − basis · p_linear. Curves without data or with a singular basis keep their values.
+    """
+    return _solve_linear(model, params, values, weights, linear)[0]
+
+
+def _solve_linear(model: ModelFunction, params: np.ndarray, values: np.ndarray, weights: np.ndarray,
+                  linear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`solve_linear` and the χ² of its result (from the same model evaluation)."""
+    fitted, jacobian = model(params)
+    basis = jacobian[:, :, linear]
+    rest = fitted - np.einsum("kml,kl->km", basis, params[:, linear])
+    weighted = basis * weights[..., np.newaxis]
+    amplitudes = _scaled_lstsq(weighted, ((values - rest) * weights)[..., np.newaxis])[..., 0]
+    result = params.copy()
+    solved = np.all(np.isfinite(amplitudes), axis=1) & np.any(weights > 0, axis=1)
+    result[np.ix_(solved, linear)] = amplitudes[solved]
+    residual = (values - rest - np.einsum("kml,kl->km", basis, result[:, linear])) * weights
+    return result, np.sum(residual**2, axis=1)
+
+
+def _scaled_lstsq(basis: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Least-squares solutions X [k, l, c] of basis [k, m, l] · X = target [k, m, c] (Jacobi-scaled normal equations)."""
+    normal = np.matmul(basis.transpose(0, 2, 1), basis)
+    scale = np.sqrt(np.einsum("kll->kl", normal))
+    scale[scale == 0] = 1.0
+    scaled = normal / (scale[:, :, np.newaxis] * scale[:, np.newaxis, :]) + 1e-12 * np.eye(normal.shape[1])
+    rhs = np.matmul(basis.transpose(0, 2, 1), target) / scale[..., np.newaxis]
+    return np.linalg.solve(scaled, rhs) / scale[..., np.newaxis]
 
 
 def _chi2(model: ModelFunction, params: np.ndarray, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -117,22 +176,35 @@ def _chi2(model: ModelFunction, params: np.ndarray, values: np.ndarray, weights:
 
 
 def _normal_equations(model: ModelFunction, params: np.ndarray, values: np.ndarray, weights: np.ndarray,
-                      vary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """J^T W J [k, p, p] and J^T W r [k, p] with fixed parameters' columns zeroed."""
+                      vary: np.ndarray, linear: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """J^T W J [k, p, p] and J^T W r [k, p] with fixed parameters' rows and columns zero.
+
+    Only the columns some curve varies are multiplied out. With ``linear`` (amplitudes already at
+    their optimum, not in ``vary``), the varied columns are projected onto the complement of the
+    linear parameters' basis: Kaufman's Jacobian of the variable-projection residual.
+    """
     fitted, jacobian = model(params)
     residual = (values - fitted) * weights
-    weighted = jacobian * (weights[..., np.newaxis] * vary[:, np.newaxis, :])
-    normal = np.matmul(weighted.transpose(0, 2, 1), weighted)
-    gradient = np.einsum("kmp,km->kp", weighted, residual)
+    columns = np.flatnonzero(vary.any(axis=0))
+    weighted = jacobian[:, :, columns] * (weights[..., np.newaxis] * vary[:, np.newaxis, columns])
+    if linear is not None and linear.size:
+        basis = jacobian[:, :, linear] * weights[..., np.newaxis]
+        weighted -= np.matmul(basis, _scaled_lstsq(basis, weighted))
+    normal = np.zeros((*params.shape, params.shape[1]))
+    gradient = np.zeros(params.shape)
+    normal[:, columns[:, np.newaxis], columns] = np.matmul(weighted.transpose(0, 2, 1), weighted)
+    gradient[:, columns] = np.einsum("kmp,km->kp", weighted, residual)
     return normal, gradient
 
 
 def _iterate(model: ModelFunction, params: np.ndarray, chi2: np.ndarray, damping: np.ndarray, index: np.ndarray,
              values: np.ndarray, weights: np.ndarray, lower: np.ndarray, upper: np.ndarray, vary: np.ndarray,
-             options: LMOptions) -> np.ndarray:
+             options: LMOptions, linear: np.ndarray) -> np.ndarray:
     """One damped step for the curves in ``index`` (updated in place); returns which of them converged."""
-    current, y, w, v = params[index], values[index], weights[index], vary[index]
-    normal, gradient = _normal_equations(model, current, y, w, v)
+    current, y, w = params[index], values[index], weights[index]
+    v = vary[index].copy()
+    v[:, linear] = False
+    normal, gradient = _normal_equations(model, current, y, w, v, linear)
     scale = np.sqrt(np.einsum("kpp->kp", normal))
     scale[scale == 0] = 1.0
     scaled = normal / (scale[:, :, np.newaxis] * scale[:, np.newaxis, :])
@@ -140,7 +212,10 @@ def _iterate(model: ModelFunction, params: np.ndarray, chi2: np.ndarray, damping
     system = scaled + (lam[:, np.newaxis, np.newaxis] + (~v)[:, :, np.newaxis] * 1.0) * np.eye(scaled.shape[1])
     step = np.linalg.solve(system, (gradient / scale)[..., np.newaxis])[..., 0] / scale
     trial = np.where(v, np.clip(current + step, lower[index], upper[index]), current)
-    trial_chi2 = _chi2(model, trial, y, w)
+    if linear.size:
+        trial, trial_chi2 = _solve_linear(model, trial, y, w, linear)
+    else:
+        trial_chi2 = _chi2(model, trial, y, w)
     better = np.isfinite(trial_chi2) & (trial_chi2 <= chi2[index])
     decrease = (chi2[index] - trial_chi2) / np.maximum(chi2[index], np.finfo(float).tiny)
     moved = np.abs(trial - current) <= options.xtol * (np.abs(current) + options.xtol)

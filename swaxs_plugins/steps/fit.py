@@ -65,8 +65,11 @@ HARD_CARBON_PEAKS: dict[str, PeakSpec] = {
 }
 # No start sits at the middle of its bounds: there lmfit's bound transform has internal value 0 and
 # MINPACK's relative finite-difference step vanishes, so lmfit never moves that parameter.
+#: Shapes held per pixel at the scan's averaged fit: the fixed-position phases, and the amorphous hump of
+#: electrolyte and glass, whose shape is the same liquid and glass at every pixel (only its amount varies)
+#: and which, free per pixel, trades its width and centre against the polynomial background.
 SHAPE_FIXED_PER_PIXEL = ("binder_centre", "binder_fwhm", "na_metal_centre", "na_metal_fwhm",
-                         "pseudo_metal_centre", "pseudo_metal_fwhm")
+                         "pseudo_metal_centre", "pseudo_metal_fwhm", "amorphous_centre", "amorphous_fwhm")
 DEFAULT_Q_RANGE = {"waxs_peaks": (1.1, 2.6), "saxs_power_law": (0.006, 0.04)}
 
 
@@ -167,8 +170,9 @@ class LmfitFit(Step):
         """Fit curves with the chosen engine (same model, bounds and starting values either way)."""
         lower, upper = np.broadcast_to(self.lower, start.shape), np.broadcast_to(self.upper, start.shape)
         options = LMOptions(max_iterations=self.params.max_iterations, scale_covar=self.params.scale_covar)
-        engine = solve if self.params.engine == "batched" else solve_lmfit
-        return engine(self.model, start, values, weights, lower, upper, vary, options)
+        if self.params.engine == "lmfit":
+            return solve_lmfit(self.model, start, values, weights, lower, upper, vary, options)
+        return solve(self.model, start, values, weights, lower, upper, vary, options, self.model.amplitude_index)
 
     def blocks(self) -> Sequence[Block]:
         n_scans, ny, nx = self.values.shape[:3]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from swaxs_plugins.steps.batch_lm import solve_linear
+
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 SQRT_2PI = np.sqrt(2.0 * np.pi)
 
@@ -38,24 +40,29 @@ class PeakModel:
         return np.array([*peaks, *range(3 * len(self.peaks), len(self.names))])
 
     def __call__(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Values [n, m] and Jacobian [n, m, p] of every curve at once."""
+        """Values [n, m] and Jacobian [n, m, p] of every curve at once.
+
+        The Jacobian is filled parameter-major ([n, p, m], contiguous rows) and returned as a
+        transposed view: writing one column at a time into [n, m, p] strides through memory.
+        """
         q = self.q[np.newaxis, :]
-        jacobian = np.empty((params.shape[0], q.shape[1], params.shape[1]))
+        n_peak_params = 3 * len(self.peaks)
+        jacobian = np.empty((params.shape[0], params.shape[1], q.shape[1]))
         total = np.zeros((params.shape[0], q.shape[1]))
         for i in range(len(self.peaks)):
             area, centre, fwhm = (params[:, 3 * i + k, np.newaxis] for k in range(3))
             sigma = fwhm * FWHM_TO_SIGMA
             offset = (q - centre) / sigma
-            unit = np.exp(-0.5 * offset**2) / (sigma * SQRT_2PI)
+            unit = np.exp(-0.5 * offset * offset) / (sigma * SQRT_2PI)
             peak = area * unit
             total += peak
-            jacobian[:, :, 3 * i] = unit
-            jacobian[:, :, 3 * i + 1] = peak * offset / sigma
-            jacobian[:, :, 3 * i + 2] = peak * (offset**2 - 1.0) / sigma * FWHM_TO_SIGMA
+            jacobian[:, 3 * i] = unit
+            np.multiply(peak, offset / sigma, out=jacobian[:, 3 * i + 1])
+            np.multiply(peak, (offset * offset - 1.0) * (FWHM_TO_SIGMA / sigma), out=jacobian[:, 3 * i + 2])
         for k, power in enumerate(self.background_powers()):
-            total += params[:, 3 * len(self.peaks) + k, np.newaxis] * power
-            jacobian[:, :, 3 * len(self.peaks) + k] = power
-        return total, jacobian
+            total += params[:, n_peak_params + k, np.newaxis] * power
+            jacobian[:, n_peak_params + k] = power
+        return total, jacobian.transpose(0, 2, 1)
 
     def background_powers(self) -> list[np.ndarray]:
         x = self.q - self.q_ref
@@ -114,16 +121,4 @@ def linear_amplitudes(model: PeakModel | PowerLawModel, shapes: np.ndarray, valu
     The model is linear in its amplitudes at fixed shapes, so its Jacobian columns for them are the
     basis functions. Curves without data keep their given amplitudes.
     """
-    index = model.amplitude_index
-    _, jacobian = model(shapes)
-    basis = jacobian[:, :, index] * weights[..., np.newaxis]
-    normal = np.matmul(basis.transpose(0, 2, 1), basis)
-    rhs = np.einsum("kmp,km->kp", basis, values * weights)
-    scale = np.sqrt(np.einsum("kpp->kp", normal))
-    scale[scale == 0] = 1.0
-    scaled = normal / (scale[:, :, np.newaxis] * scale[:, np.newaxis, :]) + 1e-12 * np.eye(len(index))
-    amplitudes = np.linalg.solve(scaled, (rhs / scale)[..., np.newaxis])[..., 0] / scale
-    result = shapes.copy()
-    solved = np.all(np.isfinite(amplitudes), axis=1) & np.any(weights > 0, axis=1)
-    result[np.ix_(solved, index)] = amplitudes[solved]
-    return result
+    return solve_linear(model, shapes, values, weights, model.amplitude_index)
