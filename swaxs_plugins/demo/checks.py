@@ -62,7 +62,7 @@ def calibration_comparisons(steps: Mapping[str, Path], truth_dir: Path) -> list[
             continue
         refined = refined_geometry(steps[step_id], step_id).getFit2D()
         true = pyFAI.load(str(truth_dir / f"{detector}.poni")).getFit2D()
-        centre_tolerance = 0.1 if detector == "saxs" else 1.0
+        centre_tolerance = 0.1
         rows += [
             Comparison(f"{detector.upper()} beam centre row", refined["centerY"], true["centerY"], centre_tolerance, "px"),
             Comparison(f"{detector.upper()} beam centre column", refined["centerX"], true["centerX"], centre_tolerance,

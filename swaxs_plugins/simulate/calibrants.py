@@ -20,7 +20,7 @@ from . import detectors as det
 from .physics import AGBH, LAB6, ring_curve, wavelength_angstrom
 from .result import SimulationResult, prepare_outdir
 
-CALIBRANT_MONITOR = 1.0e6  # I0 counts of one calibrant exposure
+CALIBRANT_MONITOR = 2.0e7  # I0 counts of one calibrant exposure (a long one: calibrants are counted well)
 
 #: (detector key, calibrant, ring FWHM 1/Å, ring area, flat background) per calibrant frame
 CALIBRANT_FRAMES = (
