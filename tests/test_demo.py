@@ -28,7 +28,7 @@ def test_the_demo_recovers_every_quantity_within_tolerance(demo):
     assert {"SAXS beam centre row", "SAXS direct distance", "WAXS direct distance",
             "SAXS pristine electrode I(q) / truth (median)", "mask IoU electrode", "mask IoU current_collector",
             "D micropores op4 (electrode mean)", "D c002 op4 (electrode mean)", "pseudo_metal onset scan",
-            "plating onset scan"} <= names
+            "plating onset scan", "d002 shift op4 - pristine", "pseudo-metal onset scan (fit presence map)"} <= names
     for row in rows:
         assert row["ok"] and abs(row["recovered"] - row["truth"]) <= row["tolerance"], row
     assert "SAXS beam centre row" in result.output
@@ -37,7 +37,7 @@ def test_the_demo_recovers_every_quantity_within_tolerance(demo):
 def test_every_nexus_file_it_wrote_is_valid_and_figures_exist(demo):
     outdir, result = demo
     validated = [line for line in result.output.splitlines() if line.startswith("NeXus ")]
-    assert len(validated) >= 8 + 10  # 6 raw scans + 2 calibrants, and the 10 processed entries
+    assert len(validated) >= 8 + 13  # 6 raw scans + 2 calibrants, and the 13 processed entries
     assert all("valid (0 errors)" in line for line in validated)
     figures = sorted((outdir / "processed" / "operando_steps").glob("*.png"))
     assert {f.name for f in figures} >= {"saxs_geometry.png", "waxs_geometry.png", "differences_maps.png",

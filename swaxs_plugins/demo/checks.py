@@ -104,7 +104,14 @@ def map_comparisons(steps: Mapping[str, Path], truth_dir: Path) -> list[Comparis
     return comparisons(steps, truth_dir)
 
 
-CHECKS: tuple[Checks, ...] = (calibration_comparisons, integration_comparisons, map_comparisons)
+def fit_comparisons(steps: Mapping[str, Path], truth_dir: Path) -> list[Comparison]:
+    """d002 per scan and its shifts, the pseudo-metal onset, the SAXS exponent (:mod:`.checks_fit`)."""
+    from swaxs_plugins.demo.checks_fit import comparisons
+
+    return comparisons(steps, truth_dir)
+
+
+CHECKS: tuple[Checks, ...] = (calibration_comparisons, integration_comparisons, map_comparisons, fit_comparisons)
 
 
 def compare_all(plan: Plan, truth_dir: Path, checks: tuple[Checks, ...] = CHECKS) -> list[Comparison]:

@@ -47,7 +47,7 @@ def _text(value: bytes | str) -> str:
 
 
 def _waxs_rows(path: Path, true_d: np.ndarray, labels: list[str], true_onset: int) -> list[Comparison]:
-    """d002 of the electrode-averaged curve per scan, its shift at the last scan, the pseudo-metal onset."""
+    """d002 of the electrode-averaged curve per scan, its shift per scan, the pseudo-metal onset."""
     with h5py.File(path, "r") as handle:
         entry = handle["waxs_fit"]
         d002, d002_error = entry["series/d002"][()], entry["series/d002_errors"][()]
@@ -56,8 +56,8 @@ def _waxs_rows(path: Path, true_d: np.ndarray, labels: list[str], true_onset: in
     rows = [Comparison(f"d002 {label} (electrode-averaged fit, {D002_SIGMAS:g} s.e.)", float(d002[k]),
                        float(true_d[k]), D002_SIGMAS * float(d002_error[k]), "angstrom")
             for k, label in enumerate(labels)]
-    rows.append(Comparison(f"d002 shift {labels[-1]} - {labels[0]}", float(shift[-1]), float(true_d[-1] - true_d[0]),
-                           D002_TOLERANCE, "angstrom"))
+    rows += [Comparison(f"d002 shift {label} - {labels[0]}", float(shift[k]), float(true_d[k] - true_d[0]),
+                        D002_TOLERANCE, "angstrom") for k, label in enumerate(labels[1:], 1)]
     found = np.flatnonzero(present.any(axis=(1, 2)))
     rows.append(Comparison("pseudo-metal onset scan (fit presence map)", float(found[0]) if found.size else np.nan,
                            float(true_onset), 0.0, "scan"))
