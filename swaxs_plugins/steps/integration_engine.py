@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-import scipy.sparse as sp
 from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 from pyFAI.method_registry import IntegrationMethod
 
@@ -78,11 +77,12 @@ class SparseIntegrator:
                  split: str = "bbox", segments: int = 0, radial_range: tuple[float, float] | None = None,
                  azimuth_range: tuple[float, float] | None = None, mask: np.ndarray | None = None,
                  solid_angle: bool = True, polarization_factor: float | None = None) -> None:
-        """Build the matrix through pyFAI itself (one warm-up integration of an empty frame)."""
+        """Build the matrix through pyFAI itself: one warm-up integration of an empty frame with its
+        column-major (CSC) engine, whose matrix is pixel by pixel as the kernel reads it."""
         self.shape = tuple(shape)
         split = "full" if split == "pseudo" else split
         dim = 2 if segments else 1
-        method = IntegrationMethod.select_method(dim, split, "csr", "cython")[0]
+        method = IntegrationMethod.select_method(dim, split, "csc", "cython")[0]
         blank = np.zeros(self.shape, dtype=np.float32)
         common = {"unit": unit, "method": method, "mask": mask, "radial_range": radial_range,
                   "correctSolidAngle": solid_angle, "polarization_factor": polarization_factor}
@@ -94,19 +94,18 @@ class SparseIntegrator:
             result = ai.integrate1d_ng(blank, npt, azimuth_range=azimuth_range, **common)
             self.binning = Binning(np.asarray(result.radial, float), edges_from_centres(result.radial))
         data, indices, indptr = ai.engines[method].engine.lut
-        n_pixels = int(np.prod(self.shape))
-        csc = sp.csr_matrix((np.asarray(data, np.float64), indices, indptr), shape=(len(indptr) - 1, n_pixels)).tocsc()
-        self.n_bins = csc.shape[0]
-        self.indptr = csc.indptr
-        self.bins = csc.indices.astype(np.uint16 if self.n_bins <= np.iinfo(np.uint16).max else np.int32)
-        self.coefficients = csc.data.astype(np.float32)  # pyFAI stores them as float32: no precision lost
+        self.n_bins = int(np.prod(self.binning.shape))
+        self.indptr = np.asarray(indptr)
+        self.bins = np.asarray(indices).astype(np.uint16 if self.n_bins <= np.iinfo(np.uint16).max else np.int32)
+        self.coefficients = np.asarray(data, dtype=np.float32)  # pyFAI's own float32 coefficients
         weights = np.ones(self.shape, dtype=np.float32)
         if solid_angle:
             weights = weights * ai.solidAngleArray(self.shape)
         if polarization_factor is not None:
             weights = weights * ai.polarization(self.shape, polarization_factor)
         self.weights = weights.astype(np.float64).ravel()
-        self.norm = csc @ self.weights
+        self.norm = np.bincount(self.bins, self.coefficients * np.repeat(self.weights, np.diff(self.indptr)),
+                                minlength=self.n_bins)
 
     def integrate(self, frames: np.ndarray, monitor: np.ndarray | None = None, *, mask_negative: bool = True,
                   dummy: float | None = None) -> BatchResult:
