@@ -87,7 +87,7 @@ def waxs_with_pipeline_guesses(frame: np.ndarray, mask: np.ndarray, wavelength_m
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_simulated_lab6_waxs_from_pipeline_guesses_is_photon_limited(seed, tmp_path):
+def test_simulated_lab6_waxs_from_pipeline_guesses_recovers_the_centre_within_0_1_px(seed, tmp_path):
     from swaxs_plugins.simulate.calibrants import simulate_calibrants
 
     calibrants = simulate_calibrants(tmp_path, seed=seed, scale="small")
