@@ -3,12 +3,13 @@ and the files the project writes follow them."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
 from nexusformat.nexus.validate import lint_nxdl
 
-from swaxs_plugins.io.validation import definition_path, project_definitions, validate_file
+from swaxs_plugins.io.validation import combined_definitions, project_definitions, validate_file
 
 NEXUS = Path(__file__).resolve().parents[1] / "nexus"
 DEFINITIONS = sorted(NEXUS.glob("*.nxdl.xml"))
@@ -17,8 +18,9 @@ DEFINITIONS = sorted(NEXUS.glob("*.nxdl.xml"))
 @pytest.mark.parametrize("nxdl", DEFINITIONS, ids=lambda p: p.name)
 def test_every_definition_lints_clean_and_is_found_by_name(nxdl):
     assert lint_nxdl(str(nxdl)) == []
-    name = nxdl.name.removesuffix(".nxdl.xml")
-    assert Path(definition_path(name)).resolve() == nxdl.resolve()
+    with tempfile.TemporaryDirectory() as folder:
+        found = combined_definitions(Path(folder)) / "applications" / nxdl.name
+        assert found.resolve() == nxdl.resolve()
 
 
 def test_the_installed_definitions_are_the_repository_ones():
@@ -26,7 +28,11 @@ def test_the_installed_definitions_are_the_repository_ones():
 
 
 def test_standard_definitions_come_from_nexusformat():
-    assert definition_path("NXazint1d") == "NXazint1d"
+    from nexusformat.nexus.utils import get_definitions
+
+    with tempfile.TemporaryDirectory() as folder:
+        found = combined_definitions(Path(folder)) / "applications" / "NXazint1d.nxdl.xml"
+        assert found.resolve() == (get_definitions() / "applications" / "NXazint1d.nxdl.xml").resolve()
 
 
 def test_simulated_tomography_projections_follow_their_definition(tmp_path):

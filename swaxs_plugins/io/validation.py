@@ -40,12 +40,6 @@ def project_definitions() -> Path:
     return Path(str(importlib.resources.files("swaxs_plugins.nexus_definitions")))
 
 
-def definition_path(name: str) -> str:
-    """The project's NXDL file for ``name`` if it has one, else the name for nexusformat to find."""
-    candidate = project_definitions() / f"{name}.nxdl.xml"
-    return str(candidate) if candidate.is_file() else name
-
-
 def combined_definitions(folder: Path) -> Path:
     """Lay out in ``folder`` nexusformat's definitions with the project's among the applications."""
     from nexusformat.nexus.utils import get_definitions

@@ -47,7 +47,6 @@ REGIONS = {                   # q-regions (1/Å) whose electrode means the truth
     "pseudo_metal": (2.1, 2.3),
     "plating": (2.05, 2.1),
 }
-CLASSES = ("current_collector", "electrode", "electrolyte", "capillary")
 
 
 @dataclass(frozen=True)
