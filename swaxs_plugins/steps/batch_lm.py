@@ -95,7 +95,7 @@ def solve(model: ModelFunction, start: np.ndarray, values: np.ndarray, weights: 
     parameters the model is linear in (variable projection when all are free and unbounded).
     Never raises on a bad curve: its parameters become NaN and its status says why.
     """
-    n, p_count = start.shape
+    n = start.shape[0]
     params = np.clip(start.astype(np.float64), lower, upper)
     vary = np.broadcast_to(vary, params.shape)
     linear = separable_index(linear, lower, upper, vary)
