@@ -26,7 +26,10 @@ from swaxs_plugins.core.step import (Estimate, InputSpec, Step, StepContext, Ste
                                      chunk_ranges, parameter)
 from swaxs_plugins.io.nexus import Axis, StepWriter, set_nx_class, write_nxdata
 from swaxs_plugins.steps.batch_lm import STATUS_MEANINGS, FitStatus, LMOptions, LMResult, solve, weights_from_errors
+from swaxs_plugins.steps.curves import read_curves as read_curve_layout
+from swaxs_plugins.steps.curves import where
 from swaxs_plugins.steps.fit_models import PeakModel, PowerLawModel, linear_amplitudes
+from swaxs_plugins.steps.mask import read_masks
 
 Block = tuple[int, int, int]
 CurveModel = PeakModel | PowerLawModel
@@ -224,40 +227,29 @@ class LmfitFit(Step):
 
 def read_curves(ref: StepOutputRef, q_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """q, I and I_errors [scan, y, x, q] in ``q_range`` from an earlier step's curves layout."""
-    with h5py.File(ref.path, "r") as handle:
-        group = handle.get(f"{ref.entry}/maps/curves")
-        if group is None or "I" not in group or "q" not in group:
-            raise InputDataError(f"{ref.path}: '{ref.entry}/maps/curves' with I and q not found (curves layout)")
-        q = group["q"][()]
-        if str(group["q"].attrs.get("units", Q_UNITS)) != Q_UNITS:
-            raise InputDataError(f"{ref.path}: '{ref.entry}/maps/curves/q' is not in {Q_UNITS}")
-        keep = np.flatnonzero((q >= q_range[0]) & (q <= q_range[1]))
-        if keep.size < 5:
-            raise InputDataError(f"fit: parameter 'q_range' {list(q_range)} holds {keep.size} of the curves' q points "
-                                 f"({q.min():.4g}-{q.max():.4g} 1/angstrom)")
-        section = slice(keep[0], keep[-1] + 1)
-        values = group["I"][..., section].astype(np.float64)
-        errors = group["I_errors"][..., section].astype(np.float64) if "I_errors" in group else np.sqrt(np.abs(values))
-        units = group["I"].attrs.get("units", "arbitrary units")
-    if values.ndim != 4:
-        raise InputDataError(f"{ref.path}: '{ref.entry}/maps/curves/I' has shape {values.shape}; expected [scan, y, x, q]")
-    return q[section], values, errors, units.decode() if isinstance(units, bytes) else str(units)
+    curves = read_curve_layout(ref)
+    q, q_units = curves.q, curves.axes[3].units
+    if q_units != Q_UNITS:
+        raise InputDataError(f"{where(ref, 'maps/curves/q')}: in {q_units!r}, not {Q_UNITS}")
+    keep = np.flatnonzero((q >= q_range[0]) & (q <= q_range[1]))
+    if keep.size < 5:
+        raise InputDataError(f"fit: parameter 'q_range' {list(q_range)} holds {keep.size} of the curves' q points "
+                             f"({q.min():.4g}-{q.max():.4g} 1/angstrom)")
+    section = slice(keep[0], keep[-1] + 1)
+    values, errors = curves.intensity[..., section], curves.errors[..., section]
+    errors = np.where(np.isnan(errors), np.sqrt(np.abs(values)), errors)  # curves without errors: Poisson
+    return q[section], values, errors, curves.units
 
 
 def read_mask(ref: StepOutputRef, name: str | None) -> np.ndarray:
-    """A boolean region [scan, y, x] or [y, x] from ``<entry>/masks/<name>`` (its NXdata signal)."""
-    with h5py.File(ref.path, "r") as handle:
-        masks = handle.get(f"{ref.entry}/masks")
-        names = list(masks) if masks is not None else []
-        if name is None and len(names) != 1:
-            raise InputDataError(f"{ref.path}: choose one of the masks {names} with parameter 'mask_name'")
-        chosen = name or names[0]
-        if chosen not in names:
-            raise InputDataError(f"{ref.path}: mask '{chosen}' (parameter 'mask_name') not in {names}")
-        group = masks[chosen]
-        signal = group.attrs.get("signal", "mask") if isinstance(group, h5py.Group) else None
-        data = group[signal.decode() if isinstance(signal, bytes) else signal] if signal else group
-        return np.asarray(data[()], dtype=bool)
+    """The boolean region [y, x] named ``name`` among a mask step's masks (its only one by default)."""
+    masks = read_masks(ref)
+    if name is None and len(masks) != 1:
+        raise InputDataError(f"{ref.path}: choose one of the masks {list(masks)} with parameter 'mask_name'")
+    chosen = name or next(iter(masks))
+    if chosen not in masks:
+        raise InputDataError(f"{ref.path}: mask '{chosen}' (parameter 'mask_name') not in {list(masks)}")
+    return masks[chosen]
 
 
 def rule_intensity(q_range: tuple[float, float], q: np.ndarray, values: np.ndarray) -> np.ndarray:
