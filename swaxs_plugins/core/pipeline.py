@@ -23,7 +23,7 @@ from swaxs_plugins.core.errors import PipelineError, PluginError, StepFailed, Sw
 from swaxs_plugins.core.executors import Executor
 from swaxs_plugins.core.registry import RegisteredStep, Registry
 from swaxs_plugins.core.step import Estimate, Step, StepContext, StepOutputRef, parameter_units
-from swaxs_plugins.io.nexus import InputRecord, StepWriter, write_master
+from swaxs_plugins.io.nexus import InputRecord, StepWriter, text, write_master
 from swaxs_plugins.io.raw import LOCATION_SEPARATOR, RawSource, content_hash, frame_files, split_location
 
 FINGERPRINT_ATTR = "swaxs_fingerprint"
@@ -364,4 +364,4 @@ def _existing_fingerprint(step_file: Path, entry: str) -> str | None:
             value = handle[entry].attrs.get(FINGERPRINT_ATTR)
     except (OSError, KeyError):
         return ""
-    return value.decode() if isinstance(value, bytes) else value
+    return None if value is None else text(value)

@@ -13,8 +13,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pyFAI
+from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
 from swaxs_plugins.core.pipeline import Plan
+from swaxs_plugins.core.step import StepOutputRef
+from swaxs_plugins.steps.integrate import load_geometry, make_integrator
 
 
 @dataclass(frozen=True)
@@ -35,22 +38,9 @@ class Comparison:
 Checks = Callable[[Mapping[str, Path], Path], list[Comparison]]
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def refined_geometry(step_file: Path, entry: str) -> pyFAI.integrator.azimuthal.AzimuthalIntegrator:
-    """The geometry a calibrate step wrote (its PONI text), as a pyFAI integrator."""
-    import tempfile
-
-    with h5py.File(step_file, "r") as handle:
-        text = _text(handle[entry]["poni"][()])
-    with tempfile.NamedTemporaryFile("w", suffix=".poni", delete=False) as poni:
-        poni.write(text)
-    try:
-        return pyFAI.load(poni.name)
-    finally:
-        Path(poni.name).unlink()
+def refined_geometry(step_file: Path, entry: str) -> AzimuthalIntegrator:
+    """The geometry a calibrate step wrote (its PONI text), read as the integrate step reads it."""
+    return make_integrator(load_geometry(geometry=StepOutputRef(entry, "calibrate", step_file, entry)))
 
 
 def calibration_comparisons(steps: Mapping[str, Path], truth_dir: Path) -> list[Comparison]:

@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 
 from swaxs_plugins.demo.checks import Comparison
+from swaxs_plugins.io.nexus import text
 
 #: d002 shift tolerance (Å): the issue's criterion. The shift cancels what scans share (geometry,
 #: background, hump shape); measured 0.0009-0.0014 Å at worst on three simulated experiments.
@@ -30,8 +31,8 @@ def comparisons(steps: Mapping[str, Path], truth_dir: Path) -> list[Comparison]:
     """Recovered vs true for every fit quantity whose step ran."""
     with h5py.File(truth_dir / "operando_truth.h5", "r") as truth:
         true_d = truth["d002"][()]
-        labels = [_text(label) for label in truth["labels"][()]]
-        onset = _text(truth.attrs["pseudo_metal_onset"])
+        labels = [text(label) for label in truth["labels"][()]]
+        onset = text(truth.attrs["pseudo_metal_onset"])
         electrode = truth["masks/electrode"][()]
         exponent = truth["params/particle_exponent"][()] if "params/particle_exponent" in truth else None
     rows: list[Comparison] = []
@@ -40,10 +41,6 @@ def comparisons(steps: Mapping[str, Path], truth_dir: Path) -> list[Comparison]:
     if "saxs_fit" in steps and exponent is not None:
         rows += _saxs_rows(steps["saxs_fit"], exponent[:, electrode].mean(axis=1))
     return rows
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _waxs_rows(path: Path, true_d: np.ndarray, labels: list[str], true_onset: int) -> list[Comparison]:

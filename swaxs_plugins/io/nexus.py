@@ -44,6 +44,11 @@ class InputRecord:
     content_hash: str
 
 
+def text(value: bytes | str | object) -> str:
+    """An HDF5 string (h5py returns variable-length strings as bytes) as str."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import h5py
 
-from swaxs_plugins.io.nexus import resolve_entry
+from swaxs_plugins.io.nexus import resolve_entry, text
 from swaxs_plugins.io.raw import open_hdf5
 
 
@@ -79,15 +79,14 @@ def validate_file(path: Path) -> list[ValidationReport]:
 def _is_entry(handle: h5py.File, name: str) -> bool:
     node = handle.get(name)
     nx_class = node.attrs.get("NX_class") if isinstance(node, h5py.Group) else None
-    return (nx_class.decode() if isinstance(nx_class, bytes) else nx_class) in ("NXentry", "NXsubentry")
+    return nx_class is not None and text(nx_class) in ("NXentry", "NXsubentry")
 
 
 def _definition(handle: h5py.File, name: str) -> str | None:
     node = handle[name].get("definition")
     if node is None:
         return None
-    value = node[()]
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return text(node[()])
 
 
 def _findings(records: list[logging.LogRecord]) -> list[str]:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
-from typing import Any
 
 import h5py
 import numpy as np
 
 from swaxs_plugins.core.errors import InputDataError
 from swaxs_plugins.core.step import StepOutputRef
-from swaxs_plugins.io.nexus import Axis, set_nx_class, write_nxdata
+from swaxs_plugins.io.nexus import Axis, set_nx_class, text, write_nxdata
 
 CURVES = "maps/curves"
 INTENSITY_UNITS = "arbitrary units"
@@ -58,14 +57,14 @@ def read_curves(ref: StepOutputRef) -> Curves:
         if not isinstance(group, h5py.Group) or "I" not in group or group["I"].ndim != 4:
             raise InputDataError(f"{where(ref, CURVES)}: no curves I[scan, y, x, q]; expected the output of an "
                                  "integrate, transmission or background step of a 2-D map")
-        names = [_text(n) for n in group.attrs["axes"]]
-        axes = tuple(Axis(n, group[n][()], _text(group[n].attrs.get("units", "")),
-                          _text(group[n].attrs.get("long_name", n))) for n in names)
+        names = [text(n) for n in group.attrs["axes"]]
+        axes = tuple(Axis(n, group[n][()], text(group[n].attrs.get("units", "")),
+                          text(group[n].attrs.get("long_name", n))) for n in names)
         errors = group["I_errors"][()] if "I_errors" in group else np.full(group["I"].shape, np.nan, np.float32)
         style = group.attrs.get("SILX_style")
         return Curves(group["I"][()].astype(np.float64), errors.astype(np.float64), axes,  # type: ignore[arg-type]
-                      _text(group["I"].attrs.get("units", INTENSITY_UNITS)), ref,
-                      _text(style) if style is not None else None)
+                      text(group["I"].attrs.get("units", INTENSITY_UNITS)), ref,
+                      text(style) if style is not None else None)
 
 
 def write_curves(entry: h5py.Group, curves: Curves, long_name: str) -> h5py.Group:
@@ -102,7 +101,7 @@ def scan_timestamps(ref: StepOutputRef) -> list[dt.datetime] | None:
             return None
         values = np.ravel(node[()]) if node.ndim <= 1 else node[()][:, 0]
     try:
-        return [parse_time(_text(v)) for v in values]
+        return [parse_time(text(v)) for v in values]
     except ValueError as error:
         raise InputDataError(f"{where(ref, 'scans/timestamp')}: not ISO 8601 timestamps ({error})") from error
 
@@ -136,7 +135,3 @@ def covers(curves: Curves, q_range: tuple[float, float]) -> bool:
     """True when the curves have bins over the whole ``q_range``."""
     q = curves.q
     return bool(q.min() <= q_range[0] and q.max() >= q_range[1])
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

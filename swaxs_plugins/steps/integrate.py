@@ -34,6 +34,7 @@ from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 from swaxs_plugins.core.step import (Estimate, InputSpec, Step, StepContext, StepOutputRef, StepParameters,
                                      chunk_ranges, parameter, parameter_units)
 from swaxs_plugins.io.nexus import Axis, StepWriter, set_nx_class, write_nxdata
+from swaxs_plugins.io.nexus import text as nexus_text
 from swaxs_plugins.io.raw import FrameFile, RawSource, frame_files, is_hdf5, read_dataset, split_location
 from swaxs_plugins.steps.integration_engine import BatchResult, Binning, SparseIntegrator, resolve_method
 
@@ -122,10 +123,9 @@ def load_geometry(poni: Path | None = None, geometry: StepOutputRef | None = Non
     except (OSError, KeyError) as error:
         raise InputDataError(f"{geometry.path}: no PONI at '{geometry.entry}/poni' (input 'geometry', step "
                              f"'{geometry.step_id}')") from error
-    text = text.decode() if isinstance(text, bytes) else str(text)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "geometry.poni"
-        path.write_text(text)
+        path.write_text(nexus_text(text))
         return _config(path, f"{geometry.path}::{geometry.entry}/poni (input 'geometry')")
 
 
