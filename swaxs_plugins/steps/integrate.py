@@ -240,8 +240,8 @@ class PyFAIIntegrate(Step):
         self.timestamps = _timestamps(source, self.layout)
         self._blocks = [Block(i, r.start, r.stop) for i in range(len(self.layout.files))
                         for r in chunk_ranges(self.layout.points, p.block_frames)]
-        for segments in {0, p.segments}:
-            self.integrator(segments)  # built once here, then shipped to workers instead of rebuilt there
+        for segments in {0, p.segments}:  # built once here, then shipped to workers instead of rebuilt there
+            self._integrators[f"sparse{segments}"] = self._build_sparse(segments, ai)
         context.scan_shape = self.layout.scan_shape
         context.geometry = self.geometry
         context.mask = self.mask
@@ -285,13 +285,14 @@ class PyFAIIntegrate(Step):
         key = f"sparse{segments}"
         with self._building:
             if key not in self._integrators:
-                self._integrators[key] = self._build_sparse(segments)
+                self._integrators[key] = self._build_sparse(segments, make_integrator(self.geometry))
         return self._integrators[key]
 
-    def _build_sparse(self, segments: int) -> SparseIntegrator:
+    def _build_sparse(self, segments: int, ai: AzimuthalIntegrator) -> SparseIntegrator:
+        """The sparse integrator on ``ai``, whose cached pixel arrays (q, corners, solid angle) it reuses."""
         p = self.params
         return SparseIntegrator(
-            make_integrator(self.geometry), self.layout.frame_shape, p.npt, unit=p.unit,
+            ai, self.layout.frame_shape, p.npt, unit=p.unit,
             split=resolve_method(p.method, 2 if segments else 1).split_lower, segments=segments,
             radial_range=p.radial_range, azimuth_range=p.azimuth_range if segments else None, mask=self.mask,
             solid_angle=p.solid_angle, polarization_factor=p.polarization)
