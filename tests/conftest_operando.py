@@ -49,24 +49,31 @@ def read_truth(outdir: Path) -> dict:
     return truth
 
 
-def run_operando_pipeline(outdir: Path, pipeline: Path = PIPELINE) -> dict[str, Path]:
-    """Run (or resume) the map pipeline in ``outdir``; returns the step files by id."""
+def run_operando_pipeline(outdir: Path, pipeline: Path = PIPELINE, extra_steps: str = "") -> dict[str, Path]:
+    """Run (or resume) the map pipeline in ``outdir``, with ``extra_steps`` (YAML list items)
+    appended; returns the step files by id."""
     if not (outdir / "truth" / "operando_truth.json").exists():
         simulate_calibrants(outdir, seed=0)  # for the detector masks (gaps + beamstop) only
         simulate_operando(outdir, seed=0)
     copy = outdir / "operando_maps.yaml"
-    copy.write_text(pipeline.read_text())
+    copy.write_text(pipeline.read_text().rstrip() + "\n" + extra_steps)
     registry = Registry.discover()
     plan = check_pipeline(copy, registry)
     run_pipeline(plan, registry, SerialExecutor(progress=False), progress=False)
     return {step.config.id: plan.step_file(step.config.id) for step in plan.steps}
 
 
+def shared_operando_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's folder of the simulated experiment, shared by every module that uses it."""
+    outdir = tmp_path_factory.getbasetemp() / "operando_maps"
+    outdir.mkdir(exist_ok=True)
+    return outdir
+
+
 @pytest.fixture(scope="module")
 def operando_run(tmp_path_factory: pytest.TempPathFactory) -> OperandoRun:
     """The integrated operando experiment with every map step, shared by the map test modules."""
-    outdir = tmp_path_factory.getbasetemp() / "operando_maps"
-    outdir.mkdir(exist_ok=True)
+    outdir = shared_operando_folder(tmp_path_factory)
     steps = run_operando_pipeline(outdir)
     return OperandoRun(outdir, steps, read_truth(outdir))
 

@@ -8,9 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from swaxs_plugins.core.executors import SerialExecutor
-from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
-from swaxs_plugins.core.registry import Registry
+from conftest_operando import run_operando_pipeline, shared_operando_folder
 from swaxs_plugins.io.validation import validate_file
 from swaxs_plugins.simulate import physics
 from swaxs_plugins.steps.batch_lm import FitStatus, LMOptions, solve, weights_from_errors
@@ -125,37 +123,6 @@ def test_power_law_recovers_alpha() -> None:
     assert abs(result.params[:, 1].std() / result.stderr[:, 1].mean() - 1) <= 0.2
 
 
-OPERANDO_PIPELINE = """
-name: fit_test
-inputs:
-  saxs_scans: &scans
-    files: [{scans}]
-    frames: /entry/instrument/saxs/data
-    monitor: /entry/instrument/i0/data
-    diode: /entry/instrument/diode/data
-    scan_shape: /entry/scan/shape
-  waxs_scans:
-    <<: *scans
-    frames: /entry/instrument/waxs/data
-  empty_beam: {{files: [raw/scan_empty.nxs], monitor: /entry/instrument/i0/data, diode: /entry/instrument/diode/data}}
-output: processed/fit.nxs
-steps:
-  - {{id: saxs_curves, kind: integrate, inputs: {{scans: saxs_scans}},
-     params: {{poni: truth/saxs.poni, npt: 300, polarization: 0.99, mask: mask_saxs.edf, log_scale: true}}}}
-  - {{id: waxs_curves, kind: integrate, inputs: {{scans: waxs_scans}},
-     params: {{poni: truth/waxs.poni, npt: 400, polarization: 0.99, mask: mask_waxs.edf}}}}
-  - {{id: saxs_transmission, kind: transmission, inputs: {{curves: saxs_curves, empty: empty_beam}}}}
-  - {{id: waxs_transmission, kind: transmission, inputs: {{curves: waxs_curves, empty: empty_beam}}}}
-  - id: map_masks
-    kind: mask
-    inputs: {{transmission: saxs_transmission, saxs: saxs_transmission}}
-    params:
-      masks:
-        current_collector: "T < 0.1"
-        electrode: "largest(intensity(0.12, 0.3) > 4.4e-5 and not current_collector)"
-        electrolyte: "T > 0.76 and intensity(0.12, 0.3) < 2.5e-5"
-{fit_steps}"""
-
 #: The fit steps as in the default operando pipeline (the snippet given in docs/steps/fit.md).
 FIT_STEPS = """
   - id: waxs_fit_background
@@ -175,19 +142,9 @@ FIT_STEPS = """
 
 @pytest.fixture(scope="module")
 def operando(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
-    """The simulated operando experiment (true geometries), transmission, masks, background, then fitted."""
-    from swaxs_plugins.simulate import simulate_calibrants, simulate_operando
-
-    folder = tmp_path_factory.mktemp("operando_fit")
-    simulate_calibrants(folder, seed=2)  # for the detector masks (gaps + beamstop) only
-    run = simulate_operando(folder, seed=2, scale="small", workers=1)
-    scans = ", ".join(f"raw/{p.name}" for p in run.raw)
-    pipeline = folder / "fit.yaml"
-    pipeline.write_text(OPERANDO_PIPELINE.format(scans=scans, fit_steps=FIT_STEPS))
-    registry = Registry.discover()
-    plan = check_pipeline(pipeline, registry)
-    runs = run_pipeline(plan, registry, SerialExecutor(progress=False), progress=False)
-    return folder, {r.step_id: r.path for r in runs}
+    """The session's simulated operando experiment (true geometries) and its map steps, then fitted."""
+    folder = shared_operando_folder(tmp_path_factory)
+    return folder, run_operando_pipeline(folder, extra_steps=FIT_STEPS)
 
 
 def test_operando_d002_shift_per_scan(operando: tuple[Path, dict[str, Path]]) -> None:
