@@ -12,9 +12,9 @@ from typing import Any
 import click
 
 from swaxs_plugins import __version__
-from swaxs_plugins.core.errors import PipelineError, SwaxsError
+from swaxs_plugins.core.errors import SwaxsError
 from swaxs_plugins.core.executors import make_executor
-from swaxs_plugins.core.pipeline import Plan, check_pipeline, run_pipeline
+from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
 from swaxs_plugins.core.registry import Registry
 
 
@@ -111,19 +111,12 @@ def describe(ctx: click.Context, kind: str, name: str | None) -> None:
 @click.pass_context
 def check(ctx: click.Context, pipeline: Path) -> None:
     """Validate PIPELINE without processing data: schema, plugins, references, files, shapes, memory."""
-    plan = _check(ctx, pipeline)
+    plan = check_pipeline(pipeline, _registry(ctx))
     for step in plan.steps:
         shapes = ", ".join(f"{k} {list(v)}" for k, v in step.estimate.outputs.items()) or "-"
         click.echo(f"  {step.config.id:<20} {step.config.kind}/{step.registered.impl.name:<12} {shapes}")
     click.echo(f"{pipeline}: OK, {len(plan.steps)} steps; estimated peak memory "
                f"{plan.memory_bytes / 2**20:.0f} MiB; output {plan.output}")
-
-
-def _check(ctx: click.Context, pipeline: Path) -> Plan:
-    try:
-        return check_pipeline(pipeline, _registry(ctx))
-    except PipelineError as error:
-        raise click.ClickException(str(error)) from error
 
 
 @main.command()
@@ -138,7 +131,7 @@ def _check(ctx: click.Context, pipeline: Path) -> Plan:
 def run(ctx: click.Context, pipeline: Path, executor: str, workers: int | None, scheduler: str | None,
         overwrite: bool) -> None:
     """Run PIPELINE; unchanged steps of an earlier run are kept (resume)."""
-    plan = _check(ctx, pipeline)
+    plan = check_pipeline(pipeline, _registry(ctx))
     with make_executor(executor, workers=workers, scheduler=scheduler) as chosen:
         runs = run_pipeline(plan, _registry(ctx), chosen, overwrite=overwrite)
     for step in runs:

@@ -35,6 +35,9 @@ class Comparison:
         return bool(abs(self.recovered - self.truth) <= self.tolerance)
 
 
+CENTRE_TOLERANCE_PX = 0.1
+"""Beam centre tolerance of both detectors (issue 4)."""
+
 Checks = Callable[[Mapping[str, Path], Path], list[Comparison]]
 
 
@@ -52,12 +55,11 @@ def calibration_comparisons(steps: Mapping[str, Path], truth_dir: Path) -> list[
             continue
         refined = refined_geometry(steps[step_id], step_id).getFit2D()
         true = pyFAI.load(str(truth_dir / f"{detector}.poni")).getFit2D()
-        centre_tolerance = 0.1
+        name = detector.upper()
         rows += [
-            Comparison(f"{detector.upper()} beam centre row", refined["centerY"], true["centerY"], centre_tolerance, "px"),
-            Comparison(f"{detector.upper()} beam centre column", refined["centerX"], true["centerX"], centre_tolerance,
-                       "px"),
-            Comparison(f"{detector.upper()} direct distance", refined["directDist"], true["directDist"],
+            Comparison(f"{name} beam centre row", refined["centerY"], true["centerY"], CENTRE_TOLERANCE_PX, "px"),
+            Comparison(f"{name} beam centre column", refined["centerX"], true["centerX"], CENTRE_TOLERANCE_PX, "px"),
+            Comparison(f"{name} direct distance", refined["directDist"], true["directDist"],
                        1e-3 * true["directDist"], "mm"),
         ]
     return rows
