@@ -75,8 +75,9 @@ class StepContext:
     """Everything a step may know about its surroundings; there is no global state.
 
     ``inputs`` maps the step's input names to a :class:`~swaxs_plugins.io.raw.RawSource` or a
-    :class:`StepOutputRef`. ``scan_shape``, ``geometry`` and ``mask`` are filled by steps that know
-    them (e.g. from the raw files or a calibration) for later use within the same step.
+    :class:`StepOutputRef`: geometry, masks and scan shapes reach a step through them. A step that
+    establishes ``scan_shape``, ``geometry`` or ``mask`` records it here, so that lifecycle hooks
+    (``swaxs_after_step`` gets this context) can log or catalogue it.
     """
 
     step_id: str
