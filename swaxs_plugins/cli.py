@@ -136,6 +136,10 @@ def run(ctx: click.Context, pipeline: Path, executor: str, workers: int | None, 
         runs = run_pipeline(plan, _registry(ctx), chosen, overwrite=overwrite)
     for step in runs:
         click.echo(f"  {step.step_id:<20} {step.status:<10} {step.path}")
+        for name, value in step.summary.items():
+            click.echo(f"      {name}: {value}")
+        for warning in step.warnings:
+            click.echo(f"      warning: {warning}")
     click.echo(f"wrote {plan.output}")
 
 

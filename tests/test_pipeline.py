@@ -137,6 +137,21 @@ def test_an_unchanged_rerun_skips_and_a_changed_one_needs_overwrite(raw_scan, tm
         np.testing.assert_allclose(handle["shifted/shifted/I"][()], expected_sums(frames, 2.0) + 3.0)
 
 
+def test_step_warnings_and_quality_figures_reach_the_run_summary_and_the_file(raw_scan, tmp_path, registry):
+    raw, frames = raw_scan
+    threshold = float(np.median(expected_sums(frames, 2.0)))
+    over = int(np.count_nonzero(expected_sums(frames, 2.0) > threshold))
+    path = write_pipeline(tmp_path / "p.yaml", pipeline_text(raw, extra=f", warn_above: {threshold!r}"))
+    first = run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
+    assert first[0].warnings == [f"{over} frame sums above {threshold:g}"] and first[1].warnings == []
+    assert float(first[0].summary["largest sum"]) == pytest.approx(expected_sums(frames, 2.0).max(), rel=1e-5)
+    with h5py.File(first[0].path, "r") as handle:
+        assert handle["sums/reduction/warnings/data"][()].decode() == first[0].warnings[0]
+    again = run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
+    assert again[0].status == "unchanged"
+    assert (again[0].warnings, again[0].summary) == (first[0].warnings, first[0].summary)
+
+
 def test_a_failed_run_leaves_no_result_of_the_failed_step_and_resumes(raw_scan, tmp_path, registry):
     raw, frames = raw_scan
     path = write_pipeline(tmp_path / "p.yaml", textwrap.dedent(pipeline_text(raw)))

@@ -23,7 +23,7 @@ from swaxs_plugins.core.errors import PipelineError, PluginError, StepFailed, Sw
 from swaxs_plugins.core.executors import Executor
 from swaxs_plugins.core.registry import RegisteredStep, Registry
 from swaxs_plugins.core.step import Estimate, Step, StepContext, StepOutputRef, parameter_units
-from swaxs_plugins.io.nexus import InputRecord, StepWriter, text, write_master
+from swaxs_plugins.io.nexus import InputRecord, StepWriter, read_quality, text, write_master
 from swaxs_plugins.io.raw import LOCATION_SEPARATOR, RawSource, content_hash, frame_files, split_location
 
 FINGERPRINT_ATTR = "swaxs_fingerprint"
@@ -257,11 +257,14 @@ def _check_inputs(step: StepConfig, step_class: type[Step], config: PipelineConf
 
 @dataclass
 class StepRun:
-    """What happened to one step in a run."""
+    """What happened to one step in a run, with its warnings and quality figures (of the run that
+    made its file, for a step kept unchanged)."""
 
     step_id: str
     path: Path
     status: str
+    warnings: list[str] = field(default_factory=list)
+    summary: dict[str, str] = field(default_factory=dict)
 
 
 def run_pipeline(plan: Plan, registry: Registry, executor: Executor, *, overwrite: bool = False,
@@ -278,6 +281,7 @@ def run_pipeline(plan: Plan, registry: Registry, executor: Executor, *, overwrit
         existing = _existing_fingerprint(step_file, planned.config.id)
         if existing == fingerprint and not overwrite:
             status = "unchanged"
+            warnings, summary = read_quality(step_file, planned.config.id)
         elif existing is not None and not overwrite:
             raise SwaxsError(f"step '{planned.config.id}': {step_file} was made from other inputs or parameters; "
                              "run with --overwrite to replace it")
@@ -286,11 +290,11 @@ def run_pipeline(plan: Plan, registry: Registry, executor: Executor, *, overwrit
                                   impl=planned.registered.impl.name, inputs=inputs, executor=executor,
                                   workdir=plan.steps_dir, progress=progress)
             _run_step(planned, context, index, records, fingerprint, step_file, registry)
-            status = "ran"
+            status, warnings, summary = "ran", context.warnings, context.summary
         hashes.pop(step_file, None)
         outputs[planned.config.id] = StepOutputRef(planned.config.id, planned.config.kind, step_file,
                                                    planned.config.id)
-        runs.append(StepRun(planned.config.id, step_file, status))
+        runs.append(StepRun(planned.config.id, step_file, status, warnings, summary))
         write_master(plan.output, [(r.step_id, r.path) for r in runs], default=runs[-1].step_id)
     registry.hook.swaxs_after_pipeline(pipeline=plan.config, outputs={r.step_id: r.path for r in runs})
     return runs
@@ -309,6 +313,7 @@ def _run_step(planned: PlannedStep, context: StepContext, index: int, records: l
                 units=parameter_units(impl.cls.Parameters), configuration=_configuration(planned),
                 inputs=records, reference=PROJECT_REFERENCE)
             impl.cls(planned.params).run(context, writer)
+            writer.write_quality(context.warnings, context.summary)
     except Exception as error:
         registry.hook.swaxs_step_error(step_config=config, context=context, error=error)
         raise StepFailed(config.id, config.kind, impl.name, error) from error

@@ -8,6 +8,7 @@ executor, and hands the results in block order to :meth:`Step.finalize`, which w
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from swaxs_plugins.core.executors import Executor
     from swaxs_plugins.io.nexus import StepWriter
+
+LOG = logging.getLogger("swaxs_plugins")
 
 
 class StepParameters(BaseModel):
@@ -78,6 +81,11 @@ class StepContext:
     :class:`StepOutputRef`: geometry, masks and scan shapes reach a step through them. A step that
     establishes ``scan_shape``, ``geometry`` or ``mask`` records it here, so that lifecycle hooks
     (``swaxs_after_step`` gets this context) can log or catalogue it.
+
+    A step reports how far its result can be trusted through :meth:`warn` (a usable result that
+    needs a look) and :attr:`summary` (its quality figures, e.g. the share of failed fits); both
+    are printed in the run summary and stored in the step's NXprocess. A result that cannot be used
+    is an exception, not a warning.
     """
 
     step_id: str
@@ -90,6 +98,13 @@ class StepContext:
     scan_shape: tuple[int, ...] | None = None
     geometry: Any = None
     mask: Any = None
+    warnings: list[str] = field(default_factory=list)
+    summary: dict[str, str] = field(default_factory=dict)
+
+    def warn(self, message: str) -> None:
+        """Flag a usable result that needs a look: logged now, kept for the run summary and the entry."""
+        self.warnings.append(message)
+        LOG.warning("step '%s': %s", self.step_id, message)
 
 
 class Step:

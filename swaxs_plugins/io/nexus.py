@@ -22,6 +22,8 @@ import numpy as np
 PROCESS_GROUP = "reduction"
 PARAMETERS_GROUP = "input"
 CONFIGURATION_NOTE = "configuration"
+WARNINGS_NOTE = "warnings"
+SUMMARY_NOTE = "quality"
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,16 @@ class StepWriter:
             source["data"] = record.content_hash
         return process
 
+    def write_quality(self, warnings: Sequence[str], summary: Mapping[str, str]) -> None:
+        """The step's warnings (NXnote ``warnings``, one per line) and quality figures (NXnote
+        ``quality``, JSON) in its NXprocess, so that a later look at the file sees them too."""
+        process = self.entry[PROCESS_GROUP]
+        for name, kind, data in ((WARNINGS_NOTE, "text/plain", "\n".join(warnings)),
+                                 (SUMMARY_NOTE, "application/json", json.dumps(dict(summary), indent=1))):
+            note = set_nx_class(process.create_group(name), "NXnote")
+            note["type"] = kind
+            note["data"] = data
+
     def nxdata(self, name: str, signal: np.ndarray, axes: Sequence[Axis | None], *, default: bool = False,
                **kwargs: Any) -> h5py.Group:
         """Write an NXdata in the entry (see :func:`write_nxdata`); ``default`` makes it the plot shown."""
@@ -220,6 +232,17 @@ def write_master(path: Path, entries: Sequence[tuple[str, Path]], default: str |
         if default:
             handle.attrs["default"] = default
     os.replace(partial, path)
+
+
+def read_quality(path: Path, entry: str) -> tuple[list[str], dict[str, str]]:
+    """The warnings and quality figures a step stored in its NXprocess (none for older files)."""
+    with h5py.File(path, "r") as handle:
+        process = handle[entry].get(PROCESS_GROUP)
+        if process is None or WARNINGS_NOTE not in process:
+            return [], {}
+        warnings = text(process[WARNINGS_NOTE]["data"][()])
+        summary = json.loads(text(process[SUMMARY_NOTE]["data"][()]))
+    return [line for line in warnings.split("\n") if line], summary
 
 
 def resolve_entry(handle: h5py.File, name: str) -> tuple[Path, str]:

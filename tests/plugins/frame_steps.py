@@ -20,6 +20,7 @@ class FrameSumParameters(StepParameters):
     chunk: int = parameter(3, description="Frames per block", ge=1)
     fail_on_frame: int = parameter(-1, description="Raise when this frame index is processed (tests)")
     offsets: Path | None = parameter(None, description="A .npy file of one offset per frame, added to the sums")
+    warn_above: float | None = parameter(None, description="Warn about the frames whose sum exceeds this (tests)")
 
 
 class FrameSum(Step):
@@ -30,6 +31,7 @@ class FrameSum(Step):
 
     def setup(self, context):
         self.files = frame_files(context.inputs["scans"])
+        self.context = context
 
     def blocks(self):
         return [(f, r.start, r.stop) for f in self.files for r in chunk_ranges(f.shape[0], self.params.chunk)]
@@ -45,6 +47,10 @@ class FrameSum(Step):
         sums = np.concatenate(results)
         if self.params.offsets is not None:
             sums = sums + np.load(self.params.offsets)
+        self.context.summary["largest sum"] = f"{sums.max():.6g}"
+        if self.params.warn_above is not None and np.any(sums > self.params.warn_above):
+            self.context.warn(f"{np.count_nonzero(sums > self.params.warn_above)} frame sums above "
+                              f"{self.params.warn_above:g}")
         writer.nxdata("sums", sums, [Axis("frame", np.arange(len(sums)), "", "frame index")],
                       signal_name="total", long_name="frame sum", units="counts", errors=np.sqrt(np.abs(sums)),
                       default=True)
