@@ -34,3 +34,7 @@ class StepFailed(SwaxsError):
     def __init__(self, step_id: str, kind: str, impl: str, cause: BaseException) -> None:
         self.step_id, self.kind, self.impl, self.cause = step_id, kind, impl, cause
         super().__init__(f"step '{step_id}' ({kind}/{impl}) failed: {cause}")
+
+
+class OutputError(SwaxsError):
+    """An output file cannot be written where it was asked for (checked before any computation)."""
