@@ -23,8 +23,11 @@ import numpy as np
 from _common import case, parse_args, report
 from swaxs_plugins.core.executors import SerialExecutor
 from swaxs_plugins.core.step import StepContext, StepOutputRef
-from swaxs_plugins.steps.batch_lm import FitStatus, LMResult, weights_from_errors
-from swaxs_plugins.steps.fit import FitParameters, LmfitFit, build_model, initial_values, solve_lmfit
+from swaxs_plugins.steps.fit import LmfitFit
+from swaxs_plugins.steps.fit.lmfit_engine import solve_lmfit
+from swaxs_plugins.steps.fit.models import build_model, initial_values
+from swaxs_plugins.steps.fit.parameters import FitParameters
+from swaxs_plugins.steps.fit.solver import FitStatus, LMOptions, LMResult, weights_from_errors
 
 Q = np.linspace(1.1, 2.6, 200)
 SIDE = 100
@@ -87,8 +90,6 @@ def run_peer(step: LmfitFit, index: np.ndarray) -> tuple[float, LMResult]:
 
 
 def step_options(step: LmfitFit):
-    from swaxs_plugins.steps.batch_lm import LMOptions
-
     return LMOptions(max_iterations=step.params.max_iterations, scale_covar=step.params.scale_covar)
 
 

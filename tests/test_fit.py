@@ -11,8 +11,10 @@ import pytest
 from conftest_operando import run_operando_pipeline, shared_operando_folder
 from swaxs_plugins.io.validation import validate_file
 from swaxs_plugins.simulate import physics
-from swaxs_plugins.steps.batch_lm import FitStatus, LMOptions, solve, weights_from_errors
-from swaxs_plugins.steps.fit import FitParameters, build_model, initial_values, parameter_arrays, solve_lmfit
+from swaxs_plugins.steps.fit.solver import FitStatus, LMOptions, solve, weights_from_errors
+from swaxs_plugins.steps.fit.lmfit_engine import solve_lmfit
+from swaxs_plugins.steps.fit.models import build_model, initial_values, parameter_arrays
+from swaxs_plugins.steps.fit.parameters import FitParameters
 
 Q = np.linspace(1.1, 2.6, 200)
 #: A sodiated hard-carbon curve (areas in counts x 1/angstrom): 002, Na metal, pseudo-metal, linear background.

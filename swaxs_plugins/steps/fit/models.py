@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
 import numpy as np
 
-from swaxs_plugins.steps.batch_lm import solve_linear
+from swaxs_plugins.core.errors import InputDataError
+from swaxs_plugins.steps.fit.parameters import Bounded, FitParameters, Q_UNITS
+from swaxs_plugins.steps.fit.solver import solve_linear
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 SQRT_2PI = np.sqrt(2.0 * np.pi)
@@ -122,3 +125,73 @@ def linear_amplitudes(model: PeakModel | PowerLawModel, shapes: np.ndarray, valu
     basis functions. Curves without data keep their given amplitudes.
     """
     return solve_linear(model, shapes, values, weights, model.amplitude_index)
+
+
+CurveModel = PeakModel | PowerLawModel
+
+
+def build_model(params: FitParameters, q: np.ndarray) -> CurveModel:
+    if params.model == "saxs_power_law":
+        return PowerLawModel(q)
+    unknown = [name for name in params.components if name not in params.peaks]
+    if unknown:
+        raise InputDataError(f"fit: parameter 'components' names {unknown}, not in 'peaks' {list(params.peaks)}")
+    order = ("constant", "linear", "quadratic").index(params.background)
+    return PeakModel(q, tuple(params.components), order, float(0.5 * (q.min() + q.max())))
+
+
+def parameter_specs(params: FitParameters, model: CurveModel) -> list[Bounded]:
+    """The Bounded spec of every model parameter, in the model's order."""
+    if isinstance(model, PowerLawModel):
+        spec = params.power_law
+        return [spec.amplitude, spec.alpha, spec.constant]
+    peaks = [getattr(params.peaks[peak], field) for peak in model.peaks for field in ("area", "centre", "fwhm")]
+    return [*peaks, *(Bounded() for _ in range(model.background_order + 1))]
+
+
+def parameter_arrays(params: FitParameters, model: CurveModel) -> tuple[np.ndarray, ...]:
+    """Lower, upper, start (NaN: from the data) and vary, one entry per model parameter."""
+    specs = parameter_specs(params, model)
+    lower = np.array([-np.inf if s.min is None else s.min for s in specs])
+    upper = np.array([np.inf if s.max is None else s.max for s in specs])
+    start = np.array([np.nan if s.value is None else s.value for s in specs])
+    for option in ("pixel_fixed", "shared_shapes"):
+        unknown = [name for name in getattr(params, option) if name not in model.names]
+        if unknown and isinstance(model, PeakModel):
+            raise InputDataError(f"fit: parameter '{option}' names {unknown}, not parameters of the model "
+                                 f"{list(model.names)}")
+    return lower, upper, start, np.array([s.vary for s in specs])
+
+
+def initial_values(model: CurveModel, start: np.ndarray, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Starting values [n, p]: shapes as given (α from the log–log slope if unset), amplitudes by linear LSQ."""
+    start = np.array(np.broadcast_to(start, (values.shape[0], start.shape[-1])), dtype=np.float64)
+    if isinstance(model, PowerLawModel):
+        guess = model.log_slope_start(np.where(weights > 0, values, np.nan))
+        start = np.where(np.isnan(start), guess, start)
+    start[np.isnan(start)] = 0.0
+    return linear_amplitudes(model, start, values, weights)
+
+
+
+def presence(model: CurveModel, params: np.ndarray, stderr: np.ndarray, sigmas: float) -> np.ndarray:
+    """[..., n_peaks] bool: the peak's area exceeds ``sigmas`` standard errors."""
+    if not isinstance(model, PeakModel):
+        return np.zeros((*params.shape[:-1], 0), dtype=bool)
+    area = params[..., 0:3 * len(model.peaks):3]
+    error = stderr[..., 0:3 * len(model.peaks):3]
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(area / error, nan=0.0) > sigmas
+
+
+def parameter_units(model: CurveModel, intensity: str) -> dict[str, str]:
+    if isinstance(model, PowerLawModel):
+        return {"amplitude": f"{intensity} * (1/angstrom)^alpha", "alpha": "", "constant": intensity}
+    units = {}
+    for peak in model.peaks:
+        units.update({f"{peak}_area": f"{intensity} * 1/angstrom", f"{peak}_centre": Q_UNITS, f"{peak}_fwhm": Q_UNITS})
+    for k in range(model.background_order + 1):
+        units[f"bkg_c{k}"] = intensity if k == 0 else f"{intensity} * angstrom^{k}"
+    return units
+
+
