@@ -1,8 +1,12 @@
-"""Executors: serial and Dask distributed give bit-identical results on a frame-wise step."""
+"""Executors: serial, threads and Dask give bit-identical results on a frame-wise step, and stop
+promptly on a failed block or an interrupt."""
 
 from __future__ import annotations
 
+import os
+import signal
 import textwrap
+import time
 
 import h5py
 import numpy as np
@@ -10,6 +14,7 @@ import pytest
 
 from conftest import TEST_PLUGINS, write_pipeline, write_raw_scan
 from swaxs_plugins.core.executors import DaskExecutor, SerialExecutor, ThreadExecutor, make_executor
+from swaxs_plugins.core.interrupt import interrupt_guard
 from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.core.step import chunk_ranges
@@ -59,3 +64,35 @@ def test_executor_names():
         make_executor("mpi")
     with pytest.raises(ValueError, match="chunk_size must be >= 1"):
         chunk_ranges(5, 0)
+
+
+def test_a_failed_block_stops_the_threads_without_running_the_blocks_not_started():
+    started = []
+
+    def work(block):
+        started.append(block)
+        if block == 0:
+            raise RuntimeError("block 0 is broken")
+        time.sleep(0.05)
+        return block
+
+    with pytest.raises(RuntimeError, match="block 0 is broken"):
+        ThreadExecutor(workers=2, progress=False).map(work, list(range(100)))
+    assert len(started) < 10
+
+
+def test_an_interrupt_swallowed_by_a_library_stops_the_serial_executor_at_the_next_block():
+    done = []
+
+    def work(block):
+        if block == 2:  # what a library's weakref callback does with the KeyboardInterrupt of a SIGINT
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+            except KeyboardInterrupt:
+                pass
+        done.append(block)
+
+    with interrupt_guard(), pytest.raises(KeyboardInterrupt):
+        SerialExecutor(progress=False).map(work, list(range(10)))
+    assert done == [0, 1, 2]

@@ -4,17 +4,29 @@ All return results in block order, and all call the very same function on the ve
 so results are bit-for-bit identical whichever executor ran them. Threads suit steps whose work
 releases the GIL (compiled kernels, numpy, HDF5 reads overlapping computation) on one machine;
 Dask spreads work over processes and machines.
+
+Every executor stops promptly on Ctrl-C or a failing block: work not yet started is cancelled
+(threads and Dask cannot stop a block already running, so those are waited for), and
+:func:`~swaxs_plugins.core.interrupt.check_interrupt` runs between blocks so that an interrupt a
+library swallowed still stops the run.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
+
+from swaxs_plugins.core.interrupt import check_interrupt
+
+POLL_SECONDS = 0.2
+"""How often a wait for worker threads looks for an interrupt that a library swallowed."""
 
 Block = TypeVar("Block")
 Result = TypeVar("Result")
@@ -56,6 +68,7 @@ class SerialExecutor(Executor):
             for block in blocks:
                 results.append(func(block))
                 bar.update()
+                check_interrupt()
         return results
 
 
@@ -74,15 +87,49 @@ class ThreadExecutor(Executor):
     def map(self, func: Callable[[Block], Result], blocks: Sequence[Block], *, description: str = "") -> list[Result]:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=self.workers) as pool, self._bar(len(blocks), description) as bar:
-            futures = [pool.submit(func, block) for block in blocks]
-            for future in futures:
-                future.add_done_callback(lambda _: bar.update())
-            return [future.result() for future in futures]
+        pool = ThreadPoolExecutor(max_workers=self.workers)
+        try:
+            with self._bar(len(blocks), description) as bar:
+                futures = [pool.submit(func, block) for block in blocks]
+                for future in futures:
+                    future.add_done_callback(lambda _: bar.update())
+                _wait_all(futures)
+                return [future.result() for future in futures]
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _wait_all(futures: Sequence[Any]) -> None:
+    """Wait until every future is done, checking for an interrupt as it goes; the first block
+    that failed raises at once (:meth:`ThreadExecutor.map` then cancels the blocks not started)."""
+    from concurrent.futures import FIRST_EXCEPTION, wait
+
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_EXCEPTION)
+        check_interrupt()
+        for future in done:
+            future.result()
 
 
 def _call(block: Any, *, process: Callable[[Any], Any]) -> Any:
     return process(block)
+
+
+def _ignore_sigint() -> None:
+    """Run on a local cluster's worker processes: Ctrl-C reaches the whole process group, and only
+    the main process should act on it (it cancels the work and closes the cluster), not every
+    worker printing its own traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _silence_dask_logs() -> int:
+    """Only critical log lines from Dask in this process from now on (a cluster being torn down);
+    returns the level it had."""
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    return level
 
 
 def _ship_local_plugin(func: Callable[..., Any]) -> None:
@@ -112,6 +159,12 @@ class DaskExecutor(Executor):
         self.scheduler = scheduler
         self._client: Any = None
         self._cluster: Any = None
+        self._quiet_close = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its client and cluster: a step that keeps its context (and so this
+        executor) is shipped to the workers with it, and they have no use for the connection."""
+        return {**self.__dict__, "_client": None, "_cluster": None}
 
     @property
     def client(self) -> Any:
@@ -126,6 +179,7 @@ class DaskExecutor(Executor):
                     n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None
                 )
                 self._client = Client(self._cluster)
+                self._client.run(_ignore_sigint)
         return self._client
 
     def map(self, func: Callable[[Block], Result], blocks: Sequence[Block], *, description: str = "") -> list[Result]:
@@ -137,17 +191,40 @@ class DaskExecutor(Executor):
         _ship_local_plugin(func)
         [shared_func] = client.scatter([func], broadcast=True, hash=False)
         futures = client.map(_call, list(blocks), process=shared_func, pure=False)
-        with self._bar(len(futures), description) as bar:
-            for _ in as_completed(futures):
-                bar.update()
-        return client.gather(futures)
+        try:
+            with self._bar(len(futures), description) as bar:
+                for future in as_completed(futures):
+                    bar.update()
+                    check_interrupt()
+                    if future.status == "error":
+                        future.result()
+            return client.gather(futures)
+        except BaseException as error:
+            self._cancel(futures, interrupted=isinstance(error, KeyboardInterrupt))
+            raise
+
+    def _cancel(self, futures: list[Any], *, interrupted: bool) -> None:
+        """Cancel the blocks of a map that stopped (a failed block, Ctrl-C). After Ctrl-C the run
+        ends and a local cluster is closed: its log lines about cancelled tasks and closing
+        connections, from its workers and from this process, are silenced, since the one-line
+        message says it all. The workers of an existing scheduler are left as they are."""
+        if interrupted and self._cluster is not None:
+            self._quiet_close = True
+            self.client.run(_silence_dask_logs, on_error="ignore")
+        self.client.cancel(futures)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
-        self._client = self._cluster = None
+        level = _silence_dask_logs() if self._quiet_close else None
+        try:
+            if self._client is not None:
+                self._client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+        finally:
+            self._client = self._cluster = None
+            self._quiet_close = False
+            if level is not None:
+                logging.getLogger("distributed").setLevel(level)
 
 
 def make_executor(name: str = "serial", *, workers: int | None = None, scheduler: str | None = None,
