@@ -18,7 +18,7 @@ import pytest
 from silx.io import nxdata
 
 from conftest import TEST_PLUGINS, write_pipeline, write_raw_scan
-from swaxs_plugins.core.errors import InputDataError
+from swaxs_plugins.core.errors import InputDataError, OutputError
 from swaxs_plugins.core.executors import SerialExecutor
 from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
 from swaxs_plugins.core.registry import Registry
@@ -112,6 +112,27 @@ def test_a_killed_writer_leaves_nothing_that_looks_complete(tmp_path):
     assert result.returncode == -signal.SIGKILL
     assert not path.exists()
     assert [p.name for p in tmp_path.iterdir()] == [".step.nxs.partial"]
+
+
+def test_an_interrupted_rewrite_keeps_the_old_file_and_leaves_no_partial(tmp_path):
+    path = tmp_path / "step.nxs"
+    write_example(path)
+    before = path.read_bytes()
+    with pytest.raises(KeyboardInterrupt):
+        with StepWriter(path, "curves", "NXswaxs_step") as writer:
+            writer.nxdata("half", np.ones(3), [None], long_name="I", units="a.u.")
+            raise KeyboardInterrupt
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["step.nxs"]
+
+
+def test_a_step_file_that_is_a_directory_is_refused_before_anything_is_written(tmp_path):
+    path = tmp_path / "step.nxs"
+    path.mkdir()
+    with pytest.raises(OutputError, match=f"^{path}: the step file is a directory; give a file name inside it$"):
+        with StepWriter(path, "curves", "NXswaxs_step"):
+            pytest.fail("the writer must refuse before its block runs")
+    assert [p.name for p in tmp_path.iterdir()] == ["step.nxs"]
 
 
 def test_nxdata_refuses_axes_that_do_not_fit(tmp_path):

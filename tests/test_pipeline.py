@@ -14,6 +14,8 @@ from swaxs_plugins.core.errors import PipelineError, StepFailed, SwaxsError
 from swaxs_plugins.core.executors import SerialExecutor
 from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
 from swaxs_plugins.core.registry import Registry
+from swaxs_plugins.io.nexus import read_run_state
+from swaxs_plugins.io.validation import validate_file
 
 GOOD = '''
 name: sums
@@ -47,6 +49,12 @@ def problems_of(path: Path, registry: Registry) -> list[str]:
     with pytest.raises(PipelineError) as error:
         check_pipeline(path, registry)
     return error.value.problems
+
+
+def run_state(path: Path):
+    with h5py.File(path, "r") as handle:
+        state = read_run_state(handle)
+    return state.completed, state.total, state.complete
 
 
 def expected_sums(frames: np.ndarray, factor: float) -> np.ndarray:
@@ -120,6 +128,8 @@ def test_a_run_writes_every_step_and_links_them(raw_scan, tmp_path, registry):
         np.testing.assert_allclose(handle["sums/sums/total"][()], expected_sums(frames, 2.0), rtol=1e-12)
         np.testing.assert_allclose(handle["shifted/shifted/I"][()], expected_sums(frames, 2.0) + 1.5, rtol=1e-12)
         assert handle["shifted/reduction/sequence_index"][()] == 2
+    assert run_state(plan.output) == (2, 2, True)
+    assert all(report.ok for report in validate_file(plan.output))
 
 
 def test_an_unchanged_rerun_skips_and_a_changed_one_needs_overwrite(raw_scan, tmp_path, registry):
@@ -169,8 +179,52 @@ def test_a_failed_run_leaves_no_result_of_the_failed_step_and_resumes(raw_scan, 
     assert not list(plan.steps_dir.glob(".*partial"))
     with h5py.File(plan.output, "r") as handle:
         assert list(handle) == ["sums"]
+    assert run_state(plan.output) == (1, 2, False)
+    incomplete = [r for r in validate_file(plan.output) if not r.ok]
+    assert [(r.entry, r.messages) for r in incomplete] == [("/", [
+        "incomplete run: 1 of 2 steps completed (the run failed or was interrupted); run the pipeline again to "
+        "finish it"])]
     runs = run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
     assert [r.status for r in runs] == ["unchanged", "ran"]
+    assert run_state(plan.output) == (2, 2, True)
+
+
+def test_a_rerun_that_fails_leaves_the_output_marked_incomplete_not_the_old_complete_one(raw_scan, tmp_path,
+                                                                                         registry):
+    raw, _ = raw_scan
+    path = write_pipeline(tmp_path / "p.yaml", pipeline_text(raw))
+    plan = check_pipeline(path, registry)
+    run_pipeline(plan, registry, SerialExecutor(progress=False))
+    path.write_text(pipeline_text(raw, extra=", fail_on_frame: 5"))
+    with pytest.raises(StepFailed):
+        run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False), overwrite=True)
+    assert run_state(plan.output) == (0, 2, False)
+    assert not any(report.ok for report in validate_file(plan.output))
+
+
+def test_outputs_that_cannot_be_written_are_refused_by_check_before_any_data_is_read(raw_scan, tmp_path,
+                                                                                      registry):
+    raw, _ = raw_scan
+    (tmp_path / "blocker").write_text("a file where the output folder should be")
+    path = write_pipeline(tmp_path / "p.yaml", pipeline_text(raw).replace("out/sums.nxs", "blocker/sums.nxs"))
+    output = tmp_path / "blocker" / "sums.nxs"
+    assert problems_of(path, registry)[0] == (
+        f"field 'output': {output}: cannot write the pipeline output, {tmp_path / 'blocker'} is a file, "
+        "not a folder; choose another path")
+    path.write_text(pipeline_text(raw))
+    (tmp_path / "out" / "sums_steps" / "shifted.nxs").mkdir(parents=True)
+    assert problems_of(path, registry) == [
+        f"step 'shifted' (background), its output: {tmp_path / 'out' / 'sums_steps' / 'shifted.nxs'}: "
+        "the step file is a directory; give a file name inside it"]
+
+
+def test_check_creates_nothing_and_a_run_creates_the_output_folders(raw_scan, tmp_path, registry):
+    raw, _ = raw_scan
+    path = write_pipeline(tmp_path / "p.yaml", pipeline_text(raw).replace("out/sums.nxs", "new/deeper/sums.nxs"))
+    plan = check_pipeline(path, registry)
+    assert not (tmp_path / "new").exists()
+    run_pipeline(plan, registry, SerialExecutor(progress=False))
+    assert sorted(p.name for p in plan.steps_dir.iterdir()) == ["shifted.nxs", "sums.nxs"]
 
 
 def test_a_step_error_names_the_step_and_calls_the_error_hook(raw_scan, tmp_path, registry):

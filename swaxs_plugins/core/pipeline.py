@@ -4,6 +4,11 @@ Each step writes its own NeXus file next to the pipeline's output file (``<outpu
 output file itself links every step's entry. A step whose implementation, parameters and input
 content are unchanged since its file was written is not run again, so a killed run continues
 where it stopped; a step whose file was made differently is only replaced with ``overwrite``.
+
+The output file and every step file are checked by :func:`check_pipeline` and created (or refused)
+at the start of :func:`run_pipeline`, before any computation. The output file is rewritten as
+incomplete when a run starts and after every step, and says complete only after the last step, so
+a run that stopped (error, Ctrl-C, kill) never leaves an output that looks finished.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ import h5py
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from swaxs_plugins.core.errors import PipelineError, PluginError, StepFailed, SwaxsError
+from swaxs_plugins.core.errors import OutputError, PipelineError, PluginError, StepFailed, SwaxsError
 from swaxs_plugins.core.executors import Executor
+from swaxs_plugins.core.interrupt import check_interrupt
 from swaxs_plugins.core.registry import RegisteredStep, Registry
 from swaxs_plugins.core.step import Estimate, Step, StepContext, StepOutputRef, parameter_units
 from swaxs_plugins.io.nexus import InputRecord, StepWriter, read_quality, text, write_master
+from swaxs_plugins.io.output import check_output, prepare_output
 from swaxs_plugins.io.raw import LOCATION_SEPARATOR, RawSource, content_hash, frame_files, split_location
 
 FINGERPRINT_ATTR = "swaxs_fingerprint"
@@ -162,9 +169,25 @@ def check_pipeline(path: Path, registry: Registry, base_dir: Path | None = None)
         seen_kinds[step.id] = step.kind
         if planned is not None:
             steps.append(planned)
+    plan = Plan(config=config, source=Path(path), steps=steps)
+    problems += _output_problems(plan)
     if problems:
         raise PipelineError(str(path), problems)
-    return Plan(config=config, source=Path(path), steps=steps)
+    return plan
+
+
+def _output_problems(plan: Plan) -> list[str]:
+    """Why the output file or a step file could not be written (nothing is created here)."""
+    problems = []
+    targets = [("field 'output'", plan.output, "pipeline output")]
+    targets += [(f"{_step_label(s.config.id, s.config.kind)}, its output", plan.step_file(s.config.id), "step file")
+                for s in plan.steps]
+    for where, path, what in targets:
+        try:
+            check_output(path, what)
+        except OutputError as error:
+            problems.append(f"{where}: {error}")
+    return problems
 
 
 def _source_shapes(name: str, source: RawSource, problems: list[str]) -> dict[str, tuple[int, ...]]:
@@ -269,35 +292,55 @@ class StepRun:
 
 def run_pipeline(plan: Plan, registry: Registry, executor: Executor, *, overwrite: bool = False,
                  progress: bool = True) -> list[StepRun]:
-    """Run every step in order, skipping those whose output is unchanged; returns what happened."""
+    """Run every step in order, skipping those whose output is unchanged; returns what happened.
+
+    The output file is written first (marked incomplete: a stale complete one must not survive a
+    run that stops), then after every step; it is marked complete after the last one.
+    """
+    _prepare_outputs(plan)
+    write_master(plan.output, [], None, steps_total=len(plan.steps))
     registry.hook.swaxs_before_pipeline(pipeline=plan.config)
     hashes: dict[Path, str] = {}
     outputs: dict[str, StepOutputRef] = {}
     runs: list[StepRun] = []
     for index, planned in enumerate(plan.steps):
-        step_file = plan.step_file(planned.config.id)
-        inputs, records = _resolve_inputs(planned, plan.config, outputs, hashes)
-        fingerprint = _fingerprint(planned, records)
-        existing = _existing_fingerprint(step_file, planned.config.id)
-        if existing == fingerprint and not overwrite:
-            status = "unchanged"
-            warnings, summary = read_quality(step_file, planned.config.id)
-        elif existing is not None and not overwrite:
-            raise SwaxsError(f"step '{planned.config.id}': {step_file} was made from other inputs or parameters; "
-                             "run with --overwrite to replace it")
-        else:
-            context = StepContext(step_id=planned.config.id, kind=planned.config.kind,
-                                  impl=planned.registered.impl.name, inputs=inputs, executor=executor,
-                                  workdir=plan.steps_dir, progress=progress)
-            _run_step(planned, context, index, records, fingerprint, step_file, registry)
-            status, warnings, summary = "ran", context.warnings, context.summary
-        hashes.pop(step_file, None)
-        outputs[planned.config.id] = StepOutputRef(planned.config.id, planned.config.kind, step_file,
+        check_interrupt()
+        runs.append(_run_or_keep(plan, planned, index, registry, executor, outputs, hashes, overwrite, progress))
+        hashes.pop(runs[-1].path, None)
+        outputs[planned.config.id] = StepOutputRef(planned.config.id, planned.config.kind, runs[-1].path,
                                                    planned.config.id)
-        runs.append(StepRun(planned.config.id, step_file, status, warnings, summary))
-        write_master(plan.output, [(r.step_id, r.path) for r in runs], default=runs[-1].step_id)
+        check_interrupt()
+        write_master(plan.output, [(r.step_id, r.path) for r in runs], default=runs[-1].step_id,
+                     steps_total=len(plan.steps))
     registry.hook.swaxs_after_pipeline(pipeline=plan.config, outputs={r.step_id: r.path for r in runs})
     return runs
+
+
+def _prepare_outputs(plan: Plan) -> None:
+    """Create the folders of the output and step files, or refuse them, before any computation."""
+    prepare_output(plan.output, "pipeline output")
+    for planned in plan.steps:
+        prepare_output(plan.step_file(planned.config.id), "step file")
+
+
+def _run_or_keep(plan: Plan, planned: PlannedStep, index: int, registry: Registry, executor: Executor,
+                 outputs: Mapping[str, StepOutputRef], hashes: dict[Path, str], overwrite: bool,
+                 progress: bool) -> StepRun:
+    """Run one step, or keep its file when inputs, parameters and implementation are unchanged."""
+    step_file = plan.step_file(planned.config.id)
+    inputs, records = _resolve_inputs(planned, plan.config, outputs, hashes)
+    fingerprint = _fingerprint(planned, records)
+    existing = _existing_fingerprint(step_file, planned.config.id)
+    if existing == fingerprint and not overwrite:
+        warnings, summary = read_quality(step_file, planned.config.id)
+        return StepRun(planned.config.id, step_file, "unchanged", warnings, summary)
+    if existing is not None and not overwrite:
+        raise SwaxsError(f"step '{planned.config.id}': {step_file} was made from other inputs or parameters; "
+                         "run with --overwrite to replace it")
+    context = StepContext(step_id=planned.config.id, kind=planned.config.kind, impl=planned.registered.impl.name,
+                          inputs=inputs, executor=executor, workdir=plan.steps_dir, progress=progress)
+    _run_step(planned, context, index, records, fingerprint, step_file, registry)
+    return StepRun(planned.config.id, step_file, "ran", context.warnings, context.summary)
 
 
 def _run_step(planned: PlannedStep, context: StepContext, index: int, records: list[InputRecord],

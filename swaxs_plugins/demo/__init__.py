@@ -17,6 +17,7 @@ from swaxs_plugins.core.executors import make_executor
 from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.demo.checks import Comparison, compare_all
+from swaxs_plugins.io.output import prepare_folder
 from swaxs_plugins.io.validation import ValidationReport, validate_file
 from swaxs_plugins.simulate import simulate_calibrants, simulate_operando
 
@@ -47,8 +48,11 @@ def install_pipeline(name: str, outdir: Path) -> Path:
 
 def run_demo(outdir: Path, *, seed: int = 0, executor: str = "serial", workers: int | None = None,
              registry: Registry | None = None) -> DemoReport:
-    """Simulate, process with the default pipeline, compare with the truth; writes ``summary.json``."""
-    outdir = Path(outdir)
+    """Simulate, process with the default pipeline, compare with the truth; writes ``summary.json``.
+
+    ``outdir`` is created, or refused with an :class:`~swaxs_plugins.core.errors.OutputError`,
+    before anything is simulated."""
+    outdir = prepare_folder(outdir, "demo folder (OUTDIR)")
     simulated = [simulate_calibrants(outdir, seed=seed), simulate_operando(outdir, seed=seed)]
     raw_files = [path for result in simulated for path in (*result.raw, *result.references)]
     registry = registry or Registry.discover()

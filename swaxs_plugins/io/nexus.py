@@ -1,7 +1,9 @@
 """Writing NeXus: one file per step, one NXentry with its NXprocess, NXdata that silx plots.
 
 A step's file is written under a temporary name and renamed into place only when complete, so a
-crash never leaves a result that looks finished. :func:`write_nxdata` always writes @signal,
+crash or Ctrl-C never leaves a result that looks finished, and the temporary file is removed
+whenever the step stops. The pipeline's output file records how many of its steps completed, and
+says complete only once the last one did. :func:`write_nxdata` always writes @signal,
 @axes, ``<signal>_errors``, and @long_name and @units on every axis; the @default chain runs from
 the file root to the plot a user should see first.
 """
@@ -19,11 +21,17 @@ from typing import Any
 import h5py
 import numpy as np
 
+from swaxs_plugins.core.errors import OutputError
+from swaxs_plugins.io.output import prepare_output
+
 PROCESS_GROUP = "reduction"
 PARAMETERS_GROUP = "input"
 CONFIGURATION_NOTE = "configuration"
 WARNINGS_NOTE = "warnings"
 SUMMARY_NOTE = "quality"
+RUN_COMPLETE_ATTR = "swaxs_run_complete"
+STEPS_COMPLETED_ATTR = "swaxs_steps_completed"
+STEPS_TOTAL_ATTR = "swaxs_steps_total"
 
 
 @dataclass(frozen=True)
@@ -145,8 +153,10 @@ def _as_field(value: Any) -> Any:
 class StepWriter:
     """Writes one step's NeXus file atomically: a temporary file renamed into place on success.
 
-    Use as a context manager; the entry is reachable as :attr:`entry`. On an exception the
-    temporary file is removed and the final path is left as it was.
+    Use as a context manager; the entry is reachable as :attr:`entry`. The target is checked (see
+    :func:`~swaxs_plugins.io.output.prepare_output`) before anything is written. However the block
+    ends (success, exception, KeyboardInterrupt) the temporary file is gone afterwards; only on
+    success is it renamed into place, else the final path is left as it was.
     """
 
     def __init__(self, path: Path, entry_name: str, definition: str) -> None:
@@ -157,22 +167,32 @@ class StepWriter:
         self._file: h5py.File | None = None
 
     def __enter__(self) -> StepWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = h5py.File(self.partial_path, "w")
-        self._file.attrs.update({"default": self.entry_name, "file_name": self.path.name,
-                                 "file_time": now_iso(), "creator": "swaxs_plugins",
-                                 "HDF5_Version": h5py.version.hdf5_version, "h5py_version": h5py.__version__})
-        entry = set_nx_class(self._file.create_group(self.entry_name), "NXentry")
-        entry["definition"] = self.definition
+        prepare_output(self.path, "step file")
+        try:
+            self._file = h5py.File(self.partial_path, "w")
+            self._file.attrs.update({"default": self.entry_name, "file_name": self.path.name,
+                                     "file_time": now_iso(), "creator": "swaxs_plugins",
+                                     "HDF5_Version": h5py.version.hdf5_version, "h5py_version": h5py.__version__})
+            entry = set_nx_class(self._file.create_group(self.entry_name), "NXentry")
+            entry["definition"] = self.definition
+        except BaseException:
+            self._discard()
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         assert self._file is not None
-        self._file.close()
-        if exc_type is None:
-            os.replace(self.partial_path, self.path)
-        else:
-            self.partial_path.unlink(missing_ok=True)
+        try:
+            self._file.close()
+            if exc_type is None:
+                _replace(self.partial_path, self.path, "step file")
+        finally:
+            self._discard()
+
+    def _discard(self) -> None:
+        if self._file is not None and self._file.id.valid:
+            self._file.close()
+        self.partial_path.unlink(missing_ok=True)
 
     @property
     def entry(self) -> h5py.Group:
@@ -221,17 +241,54 @@ class StepWriter:
         return group
 
 
-def write_master(path: Path, entries: Sequence[tuple[str, Path]], default: str | None) -> None:
-    """A small file linking every step's entry (external links), written atomically."""
+def write_master(path: Path, entries: Sequence[tuple[str, Path]], default: str | None, *, steps_total: int) -> None:
+    """A small file linking every completed step's entry (external links), written atomically.
+
+    Its root records ``swaxs_steps_completed`` (the entries linked), ``swaxs_steps_total`` (the
+    pipeline's steps) and ``swaxs_run_complete``, true only when every step completed; ``swaxs
+    validate`` reports a file that is not complete as failed.
+    """
     partial = path.with_name(f".{path.name}.partial")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(partial, "w") as handle:
-        handle.attrs.update({"file_name": path.name, "file_time": now_iso(), "creator": "swaxs_plugins"})
-        for entry_name, step_file in entries:
-            handle[entry_name] = h5py.ExternalLink(os.path.relpath(step_file, path.parent), f"/{entry_name}")
-        if default:
-            handle.attrs["default"] = default
-    os.replace(partial, path)
+    prepare_output(path, "pipeline output")
+    try:
+        with h5py.File(partial, "w") as handle:
+            handle.attrs.update({"file_name": path.name, "file_time": now_iso(), "creator": "swaxs_plugins",
+                                 STEPS_COMPLETED_ATTR: np.int64(len(entries)), STEPS_TOTAL_ATTR: np.int64(steps_total),
+                                 RUN_COMPLETE_ATTR: np.bool_(len(entries) == steps_total)})
+            for entry_name, step_file in entries:
+                handle[entry_name] = h5py.ExternalLink(os.path.relpath(step_file, path.parent), f"/{entry_name}")
+            if default:
+                handle.attrs["default"] = default
+        _replace(partial, path, "pipeline output")
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What a pipeline's output file says about its run: steps completed out of all, and whether done."""
+
+    completed: int
+    total: int
+    complete: bool
+
+
+def read_run_state(handle: h5py.File) -> RunState | None:
+    """The run state recorded at the root of a pipeline output file; None for any other file."""
+    attrs = handle.attrs
+    if RUN_COMPLETE_ATTR not in attrs:
+        return None
+    return RunState(int(attrs.get(STEPS_COMPLETED_ATTR, 0)), int(attrs.get(STEPS_TOTAL_ATTR, 0)),
+                    bool(attrs[RUN_COMPLETE_ATTR]))
+
+
+def _replace(partial: Path, path: Path, what: str) -> None:
+    """Move a complete temporary file into place, or say in one line why it cannot go there."""
+    try:
+        os.replace(partial, path)
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write the {what} ({error.strerror}); "
+                          "choose another path or fix the folder") from error
 
 
 def read_quality(path: Path, entry: str) -> tuple[list[str], dict[str, str]]:

@@ -3,6 +3,9 @@
 Definitions are looked up first among the project's own (``nexus/``), then among those that
 nexusformat ships (NXazint1d, NXazint2d, NXcanSAS, ...). nexusformat's validator does the work; it
 is given one definitions folder holding both, so that a project definition may ``extends`` another.
+
+A pipeline's output file also records whether its run completed; one that did not (a failed,
+interrupted or killed run) fails validation, whatever its linked entries say.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import h5py
 
-from swaxs_plugins.io.nexus import resolve_entry, text
+from swaxs_plugins.io.nexus import RunState, read_run_state, resolve_entry, text
 from swaxs_plugins.io.raw import open_hdf5
 
 
@@ -60,8 +63,11 @@ def validate_file(path: Path) -> list[ValidationReport]:
     """Validate every NXentry of a file (following external links to step files)."""
     reports = []
     with open_hdf5(Path(path)) as handle:
+        run_state = read_run_state(handle)
         names = [n for n in handle if _is_entry(handle, n)]
         targets = [(n, *resolve_entry(handle, n), _definition(handle, n)) for n in names]
+    if run_state is not None and not run_state.complete:
+        reports.append(_incomplete_run(Path(path), run_state))
     with tempfile.TemporaryDirectory(prefix="swaxs-nxdl-") as folder:
         definitions = combined_definitions(Path(folder))
         for name, target_file, target_path, definition in targets:
@@ -71,9 +77,15 @@ def validate_file(path: Path) -> list[ValidationReport]:
             else:
                 _run_validator(report, target_file, target_path, definition, definitions)
             reports.append(report)
-    if not reports:
+    if not targets and run_state is None:
         reports.append(ValidationReport(Path(path), "/", None, errors=1, messages=["the file holds no NXentry"]))
     return reports
+
+
+def _incomplete_run(path: Path, state: RunState) -> ValidationReport:
+    message = (f"incomplete run: {state.completed} of {state.total} steps completed (the run failed or was "
+               "interrupted); run the pipeline again to finish it")
+    return ValidationReport(path, "/", "pipeline run", errors=1, messages=[message])
 
 
 def _is_entry(handle: h5py.File, name: str) -> bool:

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from swaxs_plugins.core.errors import OutputError
+from swaxs_plugins.io.output import prepare_folder
+
 
 def _frozen(mapping: Mapping[str, Path] | None = None) -> Mapping[str, Path]:
     return MappingProxyType(dict(mapping or {}))
@@ -38,13 +41,9 @@ class SimulationResult:
 
 
 def prepare_outdir(outdir: str | Path) -> Path:
-    """Create ``outdir`` if needed and check it is writable; a ValueError names the parameter."""
-    path = Path(outdir)
+    """Create ``outdir`` if needed, before anything is simulated; a ValueError names the parameter,
+    the path and why it cannot be written (see :func:`~swaxs_plugins.io.output.prepare_folder`)."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".swaxs_write_probe"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise ValueError(f"outdir {str(path)!r} is not a writable directory: {error}") from error
-    return path
+        return prepare_folder(outdir, "simulation folder (outdir)")
+    except OutputError as error:
+        raise ValueError(str(error)) from error
