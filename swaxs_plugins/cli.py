@@ -1,4 +1,9 @@
-"""The ``swaxs`` command. Each subcommand is a thin call into the library."""
+"""The ``swaxs`` command. Each subcommand is a thin call into the library.
+
+Every command ends in one of three ways: its result and exit 0; one clear message naming the file,
+step or field and exit 1 (a :class:`SwaxsError`); or, on Ctrl-C, one line and exit 130. The library
+is imported inside the commands, so that the Ctrl-C handler is in place within a moment of start.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +12,55 @@ import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from swaxs_plugins import __version__
 from swaxs_plugins.core.errors import SwaxsError
-from swaxs_plugins.core.executors import make_executor
-from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
-from swaxs_plugins.core.registry import Registry
+from swaxs_plugins.core.interrupt import check_interrupt, interrupt_guard
+
+if TYPE_CHECKING:
+    from swaxs_plugins.core.registry import Registry
+
+INTERRUPTED_EXIT = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as a shell reports a command stopped by it."""
+RESUME_HINT = {"run": "; steps that completed are kept, run the same command again to resume",
+               "demo": "; run it again to start over"}
 
 
 class SwaxsGroup(click.Group):
-    """Turns every :class:`SwaxsError` into one clear message on stderr and exit status 1."""
+    """Turns every :class:`SwaxsError` into one clear message on stderr and exit status 1, and
+    Ctrl-C, wherever it lands, into one line on stderr and exit status 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except SwaxsError as error:
-            command = ctx.invoked_subcommand or ""
-            raise click.ClickException(f"[{command}] {error}") from error
+        with interrupt_guard():
+            try:
+                result = super().invoke(ctx)
+                check_interrupt()
+                return result
+            except KeyboardInterrupt:
+                command = ctx.invoked_subcommand or ""
+                click.echo(f"[{command}] interrupted{RESUME_HINT.get(command, '')}", err=True)
+                ctx.exit(INTERRUPTED_EXIT)
+            except SwaxsError as error:
+                raise click.ClickException(f"[{ctx.invoked_subcommand or ''}] {error}") from error
 
 
 def _registry(ctx: click.Context) -> Registry:
+    from swaxs_plugins.core.registry import Registry
+
     obj = ctx.find_root().obj
     if "registry" not in obj:
         obj["registry"] = Registry.discover(obj["plugin_dirs"])
     return obj["registry"]
+
+
+def _report_load_errors(registry: Registry) -> None:
+    """One line on stderr per plugin that failed to load; the pipeline may not need it."""
+    for failure in registry.load_errors:
+        click.echo(f"warning: plugin '{failure.source.name}' ({failure.source}) failed to load: {failure.message}; "
+                   "see 'swaxs plugins'", err=True)
 
 
 @click.group(cls=SwaxsGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,11 +85,17 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=1))
         return
     for row in rows:
-        mark = "*" if row["default"] else " "
-        where = row["distribution"] or row["source"]
-        line = f"{mark} {row['kind']:<13} {row['name']:<16} {row['version'] or '':<10} {where}"
-        click.echo(line if not row["error"] else f"! {row['kind'] or '?':<13} {row['name']:<16} ERROR {row['error']}")
+        click.echo(_plugin_line(row))
     click.echo("(* = default implementation of its kind, ! = could not be used)")
+
+
+def _plugin_line(row: dict[str, Any]) -> str:
+    """One row of ``swaxs plugins``; a plugin that could not be used shows where it came from and why
+    (a plugin that failed to load has no kind yet: '?')."""
+    if row["error"]:
+        return f"! {row['kind'] or '?':<13} {row['name']:<16} ERROR {row['error']} [{row['source']}]"
+    mark = "*" if row["default"] else " "
+    return f"{mark} {row['kind']:<13} {row['name']:<16} {row['version'] or '':<10} {row['distribution'] or row['source']}"
 
 
 def _plugin_rows(registry: Registry) -> list[dict[str, Any]]:
@@ -111,7 +144,11 @@ def describe(ctx: click.Context, kind: str, name: str | None) -> None:
 @click.pass_context
 def check(ctx: click.Context, pipeline: Path) -> None:
     """Validate PIPELINE without processing data: schema, plugins, references, files, shapes, memory."""
-    plan = check_pipeline(pipeline, _registry(ctx))
+    from swaxs_plugins.core.pipeline import check_pipeline
+
+    registry = _registry(ctx)
+    _report_load_errors(registry)
+    plan = check_pipeline(pipeline, registry)
     for step in plan.steps:
         shapes = ", ".join(f"{k} {list(v)}" for k, v in step.estimate.outputs.items()) or "-"
         click.echo(f"  {step.config.id:<20} {step.config.kind}/{step.registered.impl.name:<12} {shapes}")
@@ -130,10 +167,15 @@ def check(ctx: click.Context, pipeline: Path) -> None:
 @click.pass_context
 def run(ctx: click.Context, pipeline: Path, executor: str, workers: int | None, scheduler: str | None,
         overwrite: bool) -> None:
-    """Run PIPELINE; unchanged steps of an earlier run are kept (resume)."""
-    plan = check_pipeline(pipeline, _registry(ctx))
+    """Run PIPELINE; unchanged steps of an earlier run are kept (resume). Ctrl-C stops it (exit 130)."""
+    from swaxs_plugins.core.executors import make_executor
+    from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
+
+    registry = _registry(ctx)
+    _report_load_errors(registry)
+    plan = check_pipeline(pipeline, registry)
     with make_executor(executor, workers=workers, scheduler=scheduler) as chosen:
-        runs = run_pipeline(plan, _registry(ctx), chosen, overwrite=overwrite)
+        runs = run_pipeline(plan, registry, chosen, overwrite=overwrite)
     for step in runs:
         click.echo(f"  {step.step_id:<20} {step.status:<10} {step.path}")
         for name, value in step.summary.items():
@@ -232,7 +274,10 @@ def simulate_tomography_command(outdir: Path, seed: int, scale: str) -> None:
 
 
 def _simulated(simulator: Any, outdir: Path, seed: int, scale: str) -> Any:
-    """Run a simulator; its ValueErrors (e.g. an unwritable OUTDIR) become one clear message."""
+    """Run a simulator into OUTDIR, created (or refused) first; its ValueErrors become one clear message."""
+    from swaxs_plugins.io.output import prepare_folder
+
+    prepare_folder(outdir, "simulation folder (OUTDIR)")
     try:
         return simulator(outdir, seed=seed, scale=scale)
     except ValueError as error:
