@@ -1,16 +1,15 @@
-"""Figures of the difference step (matplotlib Agg): difference maps with the mask, the time series of
-every q-region with error bars under the cycler voltage on a shared time axis, a per-pixel scatter."""
+"""Figures of the difference step: difference maps with the mask, the time series of every q-region
+with error bars under the cycler voltage on a shared time axis, a per-pixel scatter. Each is drawn
+on its own Agg figure and written atomically (:mod:`swaxs_plugins.io.figures`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from swaxs_plugins.io.figures import new_figure, save_figure
 
 if TYPE_CHECKING:
     from swaxs_plugins.steps.difference import RegionDifference
@@ -29,7 +28,8 @@ def maps_figure(step: RegionDifference, path: Path) -> Path:
     """D per region (rows) and scan (columns), the mask outline drawn on each."""
     regions = list(step.regions.values())
     n_scans = regions[0].change.shape[0]
-    fig, axes = plt.subplots(len(regions), n_scans, figsize=(2.2 * n_scans, 1.8 * len(regions)), squeeze=False)
+    fig = new_figure(figsize=(2.2 * n_scans, 1.8 * len(regions)))
+    axes = fig.subplots(len(regions), n_scans, squeeze=False)
     for row, region in zip(axes, regions):
         limit = np.nanmax(np.abs(region.change)) or 1.0
         for k, ax in enumerate(row):
@@ -38,16 +38,15 @@ def maps_figure(step: RegionDifference, path: Path) -> Path:
             ax.set_xticks([]), ax.set_yticks([])
             ax.set_title(f"{region.name}, scan {k}", fontsize=7)
         fig.colorbar(image, ax=row.tolist(), fraction=0.02, label="D")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)
 
 
 def series_figure(step: RegionDifference, path: Path) -> Path:
     """Voltage (with the scan times) above the mean D of every region, one shared time axis."""
     hours = step.scan_hours()
     time = hours if hours is not None else np.arange(len(next(iter(step.regions.values())).mean_change))
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7, 6), height_ratios=(1, 2))
+    fig = new_figure(figsize=(7, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 2))
     if step.log is not None:
         top.plot(step.log.time_s / 3600, step.log.voltage, "k-", lw=1)
     for t in time:
@@ -60,20 +59,17 @@ def series_figure(step: RegionDifference, path: Path) -> Path:
     bottom.set_xlabel("time since the first scan (h)" if hours is not None else "scan")
     bottom.set_ylabel(f"mean D over '{step.params.mask}' (%)")
     bottom.legend(fontsize=7)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)
 
 
 def scatter_figure(step: RegionDifference, path: Path) -> Path:
     """D of one region against another's, per masked pixel, coloured by scan."""
     first, second = (step.regions[n] for n in step.params.scatter)  # type: ignore[union-attr]
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig = new_figure(figsize=(5, 4))
+    ax = fig.subplots()
     for k in range(first.change.shape[0]):
         ax.scatter(100 * first.change[k][step.mask], 100 * second.change[k][step.mask], s=12, label=f"scan {k}")
     ax.set_xlabel(f"D {first.name} (%)")
     ax.set_ylabel(f"D {second.name} (%)")
     ax.legend(fontsize=7)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)
