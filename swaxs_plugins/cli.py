@@ -95,7 +95,8 @@ def _plugin_line(row: dict[str, Any]) -> str:
     if row["error"]:
         return f"! {row['kind'] or '?':<13} {row['name']:<16} ERROR {row['error']} [{row['source']}]"
     mark = "*" if row["default"] else " "
-    return f"{mark} {row['kind']:<13} {row['name']:<16} {row['version'] or '':<10} {row['distribution'] or row['source']}"
+    where = row["distribution"] or row["source"]
+    return f"{mark} {row['kind']:<13} {row['name']:<16} {row['version'] or '':<10} {where}"
 
 
 def _plugin_rows(registry: Registry) -> list[dict[str, Any]]:

@@ -211,6 +211,7 @@ def test_outputs_that_cannot_be_written_are_refused_by_check_before_any_data_is_
     assert problems_of(path, registry)[0] == (
         f"field 'output': {output}: cannot write the pipeline output, {tmp_path / 'blocker'} is a file, "
         "not a folder; choose another path")
+    assert len(problems_of(path, registry)) == 1  # the step files, under the same file, are not named again
     path.write_text(pipeline_text(raw))
     (tmp_path / "out" / "sums_steps" / "shifted.nxs").mkdir(parents=True)
     assert problems_of(path, registry) == [

@@ -30,7 +30,7 @@ from swaxs_plugins.core.interrupt import check_interrupt
 from swaxs_plugins.core.registry import RegisteredStep, Registry
 from swaxs_plugins.core.step import Estimate, Step, StepContext, StepOutputRef, parameter_units
 from swaxs_plugins.io.nexus import InputRecord, StepWriter, read_quality, text, write_master
-from swaxs_plugins.io.output import check_output, prepare_output
+from swaxs_plugins.io.output import check_folder, check_output, prepare_output
 from swaxs_plugins.io.raw import LOCATION_SEPARATOR, RawSource, content_hash, frame_files, split_location
 
 FINGERPRINT_ATTR = "swaxs_fingerprint"
@@ -177,16 +177,19 @@ def check_pipeline(path: Path, registry: Registry, base_dir: Path | None = None)
 
 
 def _output_problems(plan: Plan) -> list[str]:
-    """Why the output file or a step file could not be written (nothing is created here)."""
+    """Why the output file or a step file could not be written (nothing is created here); a cause
+    shared by all of them (a file where the output's folder should be) is reported once."""
+    try:
+        check_output(plan.output, "pipeline output")
+        check_folder(plan.steps_dir, "folder of the step files")
+    except OutputError as error:
+        return [f"field 'output': {error}"]
     problems = []
-    targets = [("field 'output'", plan.output, "pipeline output")]
-    targets += [(f"{_step_label(s.config.id, s.config.kind)}, its output", plan.step_file(s.config.id), "step file")
-                for s in plan.steps]
-    for where, path, what in targets:
+    for step in plan.steps:
         try:
-            check_output(path, what)
+            check_output(plan.step_file(step.config.id), "step file")
         except OutputError as error:
-            problems.append(f"{where}: {error}")
+            problems.append(f"{_step_label(step.config.id, step.config.kind)}, its output: {error}")
     return problems
 
 

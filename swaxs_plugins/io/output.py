@@ -3,7 +3,8 @@
 :func:`check_output` says, in one line naming the path, why a file cannot be written there (it is a
 directory, a folder above it is a file, the folder or the file is read-only) without touching the
 disk, for ``swaxs check``; :func:`prepare_output` also creates the file's folder, for a run.
-:func:`prepare_folder` does the same for an output folder (simulations, the demo).
+:func:`check_folder` and :func:`prepare_folder` do the same for an output folder (the step files'
+folder, simulations, the demo).
 """
 
 from __future__ import annotations
@@ -34,12 +35,18 @@ def prepare_output(path: str | Path, what: str = "output file") -> Path:
     return path
 
 
-def prepare_folder(folder: str | Path, what: str = "output folder") -> Path:
-    """``folder`` created when missing and checked writable, or an :class:`OutputError` naming it."""
+def check_folder(folder: str | Path, what: str = "output folder") -> Path:
+    """``folder`` if it can be created or written into, else an :class:`OutputError` naming it. Changes nothing."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{folder}: the {what} is a file; give a folder")
+        raise OutputError(f"{folder}: the {what} is a file; move it away or choose another place")
     _check_folder(folder, folder, what)
+    return folder
+
+
+def prepare_folder(folder: str | Path, what: str = "output folder") -> Path:
+    """``folder`` created when missing and checked writable, or an :class:`OutputError` naming it."""
+    folder = check_folder(folder, what)
     _make_folder(folder, folder, what)
     return folder
 
