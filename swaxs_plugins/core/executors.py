@@ -117,9 +117,9 @@ def _call(block: Any, *, process: Callable[[Any], Any]) -> Any:
 
 
 def _ignore_sigint() -> None:
-    """Run on a local cluster's worker processes: Ctrl-C reaches the whole process group, and only
-    the main process should act on it (it cancels the work and closes the cluster), not every
-    worker printing its own traceback."""
+    """Run on a local cluster's worker processes when it starts: Ctrl-C reaches the whole process
+    group, and only the main process should act on it (it cancels the work and closes the cluster),
+    not every worker printing its own traceback. A worker the nanny restarts later lacks it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
