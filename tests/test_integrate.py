@@ -1,4 +1,5 @@
-"""integrate/pyfai: agreement with pyFAI and the owners' reference, executors, NeXus layout, bad input."""
+"""integrate/pyfai: agreement with pyFAI, invalid pixels, detector orientation, executors, NeXus layout,
+bad input. (``swaxs integrate`` and the owners' real-frame reference: tests/test_integrate_cli.py.)"""
 
 from __future__ import annotations
 
@@ -17,14 +18,16 @@ from pyFAI.io.ponifile import PoniFile
 
 from conftest import write_pipeline
 from swaxs_plugins.cli import main
-from swaxs_plugins.core.errors import SwaxsError
+from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.executors import DaskExecutor, SerialExecutor, ThreadExecutor
 from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
 from swaxs_plugins.core.registry import Registry
-from swaxs_plugins.core.step import StepOutputRef
+from swaxs_plugins.core.step import StepContext, StepOutputRef
+from swaxs_plugins.io.nexus import read_quality
 from swaxs_plugins.io.validation import validate_file
 from swaxs_plugins.steps.integrate import (IntegrateParameters, PyFAIIntegrate, integrate_frames, load_geometry,
-                                          make_integrator)
+                                          make_integrator, report_invalid_pixels)
+from swaxs_plugins.steps.integration_engine import SparseIntegrator, Validity, integrate_with_pyfai, resolve_method
 
 DETECTOR = "Pilatus300k"  # 619 x 487 pixels, with module gaps in its mask
 GEOMETRY = {"dist": 0.5, "poni1": 0.05, "poni2": 0.04, "rot1": 0.01, "rot2": -0.02, "wavelength": 1.0e-10}
@@ -147,9 +150,9 @@ def test_integrate_frames_matches_pyfai_engine_and_chi_convention(scans):
     binning, result = integrate_frames(frame, ai, 100, segments=SEGMENTS)
     lit = np.nanmean(result.intensity[0], axis=1)
     assert binning.azimuthal[np.nanargmax(lit)] == pytest.approx(112.5)  # the segment 90..135° holds χ 90..100°
-    step = PyFAIIntegrate(IntegrateParameters(npt=100, segments=SEGMENTS, engine="pyfai"))
-    step.geometry, step.mask = ai.get_config(), ai.detector.mask.astype(bool)
-    reference = step._integrate_pyfai(frame[np.newaxis], None, SEGMENTS)
+    mask = ai.detector.mask.astype(bool)
+    reference = integrate_with_pyfai(ai, frame[np.newaxis], 100, method=resolve_method(("bbox", "csr", "cython"), 2),
+                                     unit="q_A^-1", counted=~mask, segments=SEGMENTS, mask=mask)
     ok = np.isfinite(reference.intensity) & (reference.intensity > 0)
     np.testing.assert_allclose(result.intensity[ok], reference.intensity[ok], rtol=RTOL)
 
@@ -222,6 +225,8 @@ def test_geometry_from_a_calibrate_step(tmp_path):
     ("dataset", r"scan_0.h5: no dataset at '/entry/data/missing'"),
     ("size", r"scan_0.h5: frames of \(619, 487\) pixels .* detector \(Pilatus 100k\) has \(195, 487\)"),
     ("range", r"parameter 'radial_range' \[50.0, 60.0\] q_A\^-1 is outside the detector"),
+    ("poni", r"step 'integrate' .*nodistance.poni \(parameter 'poni'\): incomplete PONI, no Distance$"),
+    ("method", r"parameter 'method' \('bbox', 'nosuch', 'cython'\): Unsupported algo `nosuch`"),
 ])
 def test_bad_input_names_the_culprit(scans, case, pattern):
     poni, frames, extra = scans["poni"], "/entry/data/missing" if case == "dataset" else "/entry/data/frames", ""
@@ -230,6 +235,12 @@ def test_bad_input_names_the_culprit(scans, case, pattern):
                           AzimuthalIntegrator(detector=detector_factory("Pilatus100k"), **GEOMETRY))
     if case == "range":
         extra = ", radial_range: [50.0, 60.0]"
+    if case == "poni":
+        poni = scans["folder"] / "nodistance.poni"
+        poni.write_text("".join(line for line in scans["poni"].read_text().splitlines(True)
+                                if not line.startswith("Distance")))
+    if case == "method":
+        extra = ", method: [bbox, nosuch, cython]"
     text = pipeline_text(f"bad_{case}", scans["paths"], poni, frames=frames, extra=extra)
     with pytest.raises(SwaxsError, match=pattern):
         run(scans["folder"], f"bad_{case}", SerialExecutor(progress=False), text)
@@ -256,14 +267,200 @@ def test_cli_integrate_writes_the_same_nexus(scans, tmp_path):
     np.testing.assert_allclose(ours[0][signal], reference.intensity[signal], rtol=RTOL)
 
 
-def test_real_pixium_frame_matches_the_owners_pyfai_result(real_data):
-    folder = real_data / "dls_i12_pixium"
-    import fabio
+# --- invalid pixels: NaN, ±inf, negative, dummy, an integer type's maximum -------------------------------------
 
-    frame = fabio.open(str(folder / "pixium_03150.tif")).data
-    binning, result = integrate_frames(frame, folder / "ceo2_1200mm.poni", 5000, unit="2th_deg", polarization=0.99,
-                                       method=("full", "csr", "cython"))
-    reference = np.loadtxt(folder / "integrated_pyfai_2th.dat")
-    assert np.abs(binning.radial - reference[:, 0]).max() < 1e-3
-    ours = np.nan_to_num(result.intensity[0])
-    assert np.corrcoef(ours, reference[:, 1])[0, 1] >= 0.9999
+EIGER_RANGE, EIGER_NPT, OVERFLOW, DUMMY = (0.25, 2.3), 500, np.iinfo(np.uint32).max, 7777.0
+FLOAT_BAD = (np.nan, np.inf, -np.inf, -1.0, DUMMY)  # cycled over a float frame's invalid pixels
+
+
+@pytest.fixture(scope="module")
+def eiger() -> dict:
+    """Eiger2 1M frames as the detector writes them: uint32 with 4294967295 in its module gaps and, beyond
+    pyFAI's gap mask, in a ring band (bins left without a valid pixel) and in scattered pixels; and the same
+    frames as float32 with NaN, ±inf, -1 and a dummy value in those pixels (gaps NaN)."""
+    ai = AzimuthalIntegrator(detector=detector_factory("Eiger2_1M"), dist=0.15, poni1=0.03, poni2=0.045,
+                             wavelength=1e-10)
+    shape, gaps = ai.detector.shape, ai.detector.mask.astype(bool)
+    q = ai.qArray(shape) / 10  # 1/Å
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(30 + 400 * np.exp(-((q - 1.5) / 0.05) ** 2), (2, *shape)).astype(np.uint32)
+    inside = ~gaps & (q > 0.3) & (q < 2.2)  # well within EIGER_RANGE: every such pixel is integrated
+    bad = np.stack([inside & (((q > 1.0) & (q < 1.05)) | (rng.random(shape) < 1e-3)),
+                    inside & (rng.random(shape) < 2e-3)])
+    unsigned, floats = counts.copy(), counts.astype(np.float32)
+    for index in range(2):
+        unsigned[index][gaps | bad[index]] = OVERFLOW
+        floats[index][gaps] = np.nan
+        floats[index][bad[index]] = np.resize(FLOAT_BAD, int(bad[index].sum()))
+    engine = SparseIntegrator(ai, shape, EIGER_NPT, unit="q_A^-1", radial_range=EIGER_RANGE, mask=gaps,
+                              polarization_factor=POLARIZATION)
+    return {"ai": ai, "gaps": gaps, "counts": counts, "bad": bad, "engine": engine,
+            "frames": {"uint32": unsigned, "float32": floats}}
+
+
+def masked_by_hand(eiger: dict, index: int):
+    """pyFAI's own result with the gaps and the frame's invalid pixels in its mask (their values zeroed)."""
+    mask = eiger["gaps"] | eiger["bad"][index]
+    frame = np.where(mask, 0, eiger["counts"][index]).astype(np.float32)
+    return eiger["ai"].integrate1d_ng(frame, EIGER_NPT, unit="q_A^-1", radial_range=EIGER_RANGE, mask=mask,
+                                      method=("bbox", "csr", "cython"), error_model="poisson",
+                                      polarization_factor=POLARIZATION)
+
+
+@pytest.mark.parametrize("dtype", ["uint32", "float32"])
+def test_invalid_pixels_are_masked_as_pyfai_with_them_masked_by_hand(eiger, dtype):
+    frames = eiger["frames"][dtype]
+    result = eiger["engine"].integrate(frames, validity=Validity(dummy=DUMMY))
+    bad = eiger["bad"]
+    np.testing.assert_array_equal(result.invalid_pixels, bad.sum(axis=(1, 2)))
+    expected_inf = [np.isinf(np.resize(FLOAT_BAD, int(b.sum()))).sum() for b in bad] if dtype == "float32" else [0, 0]
+    np.testing.assert_array_equal(result.infinite_pixels, expected_inf)
+    for index in range(2):
+        reference = masked_by_hand(eiger, index)
+        np.testing.assert_allclose(eiger["engine"].binning.radial, reference.radial, rtol=1e-12)
+        signal = np.asarray(reference.count) > 0
+        np.testing.assert_array_equal(np.isnan(result.intensity[index]), ~signal)  # a bin with no valid pixel
+        np.testing.assert_allclose(result.intensity[index][signal], reference.intensity[signal], rtol=1e-6)
+        np.testing.assert_allclose(result.sigma[index][signal], reference.sigma[signal], rtol=1e-6)
+    empty = [int(np.isnan(result.intensity[index]).sum()) for index in range(2)]
+    assert empty[0] >= 3 and empty[1] == 0  # frame 0's band leaves bins without a valid pixel (10 here)
+
+
+def test_a_frame_with_many_invalid_pixels_is_flagged(eiger, tmp_path):
+    """Frame 0 loses its band and scattered pixels (> 1 % of those integrated), frame 1 only 0.2 %."""
+    result = eiger["engine"].integrate(eiger["frames"]["uint32"])
+    pixels = eiger["engine"].pixels
+    share = result.invalid_pixels / pixels
+    assert share[0] > 0.01 > share[1] > 0
+    context = StepContext(step_id="integrate", kind="integrate", impl="pyfai", inputs={},
+                          executor=SerialExecutor(progress=False), workdir=tmp_path)
+    report_invalid_pixels(context, result.invalid_pixels, result.infinite_pixels, pixels)
+    [warning] = context.warnings
+    assert warning.startswith(f"1 frame(s) have more than 1 % of their {pixels} integrated pixels invalid")
+    assert f"(most: {result.invalid_pixels[0]} in image 0)" in warning
+    assert context.summary["invalid_pixels"].endswith("±inf: 0")
+
+
+def test_unmasked_overflow_would_ruin_the_curve(eiger):
+    """What the default prevents: with mask_overflow off, 4294967295 enters every bin it touches."""
+    frames = eiger["frames"]["uint32"][:1]
+    kept = eiger["engine"].integrate(frames, validity=Validity(mask_overflow=False)).intensity[0]
+    reference = masked_by_hand(eiger, 0)
+    signal = np.asarray(reference.count) > 0
+    assert np.nanmax(kept[signal] / reference.intensity[signal]) > 1e3
+
+
+@pytest.mark.parametrize("dtype", ["uint32", "float32"])
+def test_sparse_and_pyfai_engines_agree_on_invalid_pixels(eiger, dtype):
+    frames, engine, validity = eiger["frames"][dtype], eiger["engine"], Validity(dummy=DUMMY)
+    ours = engine.integrate(frames, validity=validity)
+    theirs = integrate_with_pyfai(eiger["ai"], frames, EIGER_NPT, method=resolve_method(("bbox", "csr", "cython"), 1),
+                                  unit="q_A^-1", counted=engine.integrated, mask=eiger["gaps"],
+                                  radial_range=EIGER_RANGE, polarization_factor=POLARIZATION, validity=validity)
+    np.testing.assert_array_equal(ours.invalid_pixels, theirs.invalid_pixels)
+    np.testing.assert_array_equal(ours.infinite_pixels, theirs.infinite_pixels)
+    np.testing.assert_array_equal(np.isnan(ours.intensity), np.isnan(theirs.intensity))
+    np.testing.assert_allclose(ours.intensity, theirs.intensity, rtol=1e-6)
+    np.testing.assert_allclose(ours.sigma, theirs.sigma, rtol=1e-6)
+
+
+def test_validity_rules_per_frame_type():
+    """The overflow value is the type's maximum (int32 too); negative values and NaN/±inf as documented."""
+    default = Validity()
+    assert default.bounds(np.uint32) == (0.0, 4294967295.0)
+    assert default.bounds(np.uint16) == (0.0, 65535.0)
+    assert default.bounds(np.int32) == (0.0, 2147483647.0)
+    assert default.bounds(np.float32) == (0.0, np.inf)
+    values = np.array([0, 5, 2147483646, 2147483647, -1], np.int32)
+    np.testing.assert_array_equal(default.invalid(values), [False, False, False, True, True])
+    np.testing.assert_array_equal(Validity(mask_negative=False, mask_overflow=False).invalid(values), [False] * 5)
+    floats = np.array([1.0, np.nan, np.inf, -np.inf, -2.0, 0.1, 3e38], np.float32)
+    np.testing.assert_array_equal(Validity(mask_negative=False, dummy=0.1).invalid(floats),
+                                  [False, True, True, True, False, True, False])
+    np.testing.assert_array_equal(Validity(dummy=-2.0, delta_dummy=1.5).invalid(np.array([-3.5, -0.5, 0.0, 1.0])),
+                                  [True, True, False, False])
+
+
+def test_invalid_pixels_are_counted_in_the_entry_and_summary(scans):
+    """The module's scans hold one -2 pixel beyond the detector mask in images 0 and 7 (frame 0 and 1 of the
+    two scans), nothing else: the map and the summary say so, and nothing is flagged."""
+    expected = np.zeros(N_SCANS * 6, np.int64)
+    expected[[0, 7]] = 1
+    with h5py.File(scans["serial"], "r") as handle:
+        group = handle["integrate/maps/invalid_pixels"]
+        assert list(group.attrs["axes"]) == ["scan", "y", "x"] and group.attrs["signal"] == "invalid_pixels"
+        np.testing.assert_array_equal(group["invalid_pixels"][()], expected.reshape(N_SCANS, *SCAN_SHAPE))
+        np.testing.assert_array_equal(group["infinite_pixels"][()], np.zeros((N_SCANS, *SCAN_SHAPE)))
+        integrated = int(group["integrated_pixels"][()])
+    mask = make_ai().detector.mask.astype(bool)
+    assert integrated == (~mask).sum()
+    warnings, summary = read_quality(scans["serial"], "integrate")
+    assert warnings == []
+    assert summary["invalid_pixels"].startswith(f"2 in 2 of 12 frames beyond the static mask (most: 1 of "
+                                                f"{integrated} integrated pixels")
+
+
+# --- detector orientation -------------------------------------------------------------------------------------
+
+FLIPS = {2: np.s_[::-1, :], 4: np.s_[:, ::-1], 1: np.s_[::-1, ::-1]}  # pyFAI orientation → the image flip
+ORIENTATION_RTOL = 1e-5  # pyFAI's float32 pixel positions differ by round-off between orientations (3.4e-6 seen)
+
+
+def off_centre_pattern(orientation: int = 3) -> tuple[AzimuthalIntegrator, np.ndarray]:
+    """A ring, brighter along χ = 0, with the beam near one corner of a small detector, rendered with pyFAI's
+    native orientation 3; and a geometry of the same numbers with the detector in ``orientation``."""
+    def geometry(value: int) -> AzimuthalIntegrator:
+        detector = detector_factory("Detector", config={"pixel1": 1e-4, "pixel2": 1e-4, "max_shape": [160, 200],
+                                                        "orientation": value})
+        return AzimuthalIntegrator(detector=detector, dist=0.1, poni1=0.004, poni2=0.006, wavelength=1e-10)
+
+    native = geometry(3)
+    q, chi = native.qArray() / 10, native.center_array(unit="chi_rad", scale=False)
+    return geometry(orientation), 100 + 500 * np.exp(-((q - 0.9) / 0.05) ** 2) * (1 + 0.8 * np.cos(chi) ** 2)
+
+
+@pytest.mark.parametrize("orientation", [2, 4, 1])
+def test_orientation_integrates_a_flipped_image_as_the_unflipped_one(orientation):
+    ai, frame = off_centre_pattern()
+    _, truth = integrate_frames(frame, ai, 100, segments=SEGMENTS)
+    flipped = frame[FLIPS[orientation]]
+    _, ours = integrate_frames(flipped, ai, 100, segments=SEGMENTS, orientation=orientation)
+    np.testing.assert_array_equal(np.isnan(ours.intensity), np.isnan(truth.intensity))
+    np.testing.assert_allclose(ours.intensity, truth.intensity, rtol=ORIENTATION_RTOL)
+    _, wrong = integrate_frames(flipped, ai, 100, segments=SEGMENTS)  # the PONI's orientation 3
+    assert np.nanmax(np.abs(wrong.intensity / truth.intensity - 1)) > 0.2
+
+
+def test_a_ponis_own_orientation_applies_and_the_parameter_replaces_it(tmp_path):
+    """A PONI 2.1 made on the image flipped up-down (Detector_config orientation 2, as Dioptas' are)."""
+    native, frame = off_centre_pattern()
+    _, truth = integrate_frames(frame, native, 100)
+    flipped_ai, _ = off_centre_pattern(orientation=2)
+    poni = write_poni(tmp_path / "dioptas.poni", flipped_ai)
+    assert '"orientation": 2' in poni.read_text()
+    _, from_poni = integrate_frames(frame[::-1], poni, 100)
+    np.testing.assert_allclose(from_poni.intensity, truth.intensity, rtol=ORIENTATION_RTOL)
+    assert int(make_integrator(load_geometry(poni, orientation=3)).detector.orientation) == 3
+    _, replaced = integrate_frames(frame[::-1], poni, 100, orientation=3)
+    assert np.nanmax(np.abs(replaced.intensity / truth.intensity - 1)) > 0.2
+
+
+# --- PONI files that pyFAI would silently read as a 1 m geometry -----------------------------------------------
+
+@pytest.mark.parametrize("drop, message", [
+    ("all", "the PONI file is empty"),
+    ("Distance", "incomplete PONI, no Distance$"),
+    ("Wavelength", "incomplete PONI, no Wavelength$"),
+    ("Detector", r"incomplete PONI, no Detector \(or PixelSize1 and PixelSize2\)$"),
+])
+def test_an_empty_or_incomplete_poni_is_one_clear_error(tmp_path, drop, message):
+    lines = write_poni(tmp_path / "full.poni").read_text().splitlines(True)
+    path = tmp_path / "bad.poni"
+    path.write_text("" if drop == "all" else "".join(line for line in lines if not line.startswith(drop)))
+    with pytest.raises(InputDataError, match=rf"bad.poni \(parameter 'poni'\): {message}"):
+        load_geometry(path)
+    calibrate = tmp_path / "calibrate.nxs"
+    with h5py.File(calibrate, "w") as handle:
+        handle["calib/poni"] = path.read_text()
+    with pytest.raises(InputDataError, match=rf"calibrate.nxs::calib/poni \(input 'geometry'\): {message}"):
+        load_geometry(geometry=StepOutputRef("calib", "calibrate", calibrate, "calib"))

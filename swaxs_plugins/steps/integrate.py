@@ -1,51 +1,65 @@
 """The ``integrate`` step, implementation ``pyfai``: every frame of every scan to I(q) and I(χ, q).
 
+For every bin, with c the fraction of a pixel in the bin (pyFAI's sparse matrix), ω the solid angle
+times the polarization factor, M the frame's monitor and x the pixel's value (Poisson errors):
+
+    I = Σ c·x / (M · Σ c·ω)          σ = sqrt(Σ c²·max(x, 1)) / (M · Σ c·ω)
+
+where the sums run over the pixels valid in that frame. A pixel is left out everywhere when the
+static mask holds it (the detector's module gaps or'ed with the ``mask`` file; pyFAI's convention:
+0 = valid, non-zero = masked), and in one frame when its value there is invalid: NaN or ±inf
+(always), negative (``mask_negative``: Pilatus −1/−2), the maximum of an integer frame type
+(``mask_overflow``: 4294967295 in an Eiger2's uint32 frames, 65535 in uint16, 2147483647 in int32
+ones) or the ``dummy`` value (within ``delta_dummy``, as pyFAI's). Invalid pixels are counted per
+frame (those the static mask did not already hold) and the count reaches the user: the map
+``maps/invalid_pixels`` in the entry, the step's summary, and a warning when a frame holds ±inf or
+more than 1 % of its integrated pixels are invalid. A bin left without a valid pixel is NaN.
+
+The geometry is a PONI file (or a calibrate step's); ``orientation`` (pyFAI's detector orientation
+1–4) replaces the PONI's, so a PONI made on a flipped image (Dioptas: 2, flipped up–down) applies.
+
 Frames are read and integrated in blocks by whichever executor runs the step. The default engine
 applies pyFAI's own sparse matrix, built once in ``setup`` and shipped with the step to workers, to
 every frame in one compiled pass (:mod:`swaxs_plugins.steps.integration_engine`); ``engine: pyfai``
 calls ``integrate1d_ng``/``integrate2d_ng`` frame by frame instead (its integrator is rebuilt once
-per process from the geometry). The entry follows NXazint1d
-(segments in an NXazint2d sub-entry) and adds map-shaped views that silx opens directly.
-
-Mask convention (pyFAI's): in a mask file, 0 = valid pixel, anything else = masked. The detector's
-own mask (module gaps) is always added; pixels < 0 (``mask_negative``) or equal to ``dummy`` are
-masked in the frame where they occur.
+per process from the geometry). The entry follows NXazint1d (segments in an NXazint2d sub-entry) and
+adds map-shaped views that silx opens directly (:mod:`swaxs_plugins.steps.integrate_nexus`); what
+is read before integrating is checked in :mod:`swaxs_plugins.steps.integrate_inputs`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import h5py
 import numpy as np
-import pyFAI
 from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
 from swaxs_plugins import __version__
-from swaxs_plugins.core.errors import InputDataError, SwaxsError
+from swaxs_plugins.core.errors import InputDataError
 from swaxs_plugins.core.executors import Executor, SerialExecutor
 from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
-from swaxs_plugins.core.step import (Estimate, InputSpec, Step, StepContext, StepOutputRef, StepParameters,
-                                     chunk_ranges, parameter, parameter_units)
-from swaxs_plugins.io.nexus import Axis, StepWriter, set_nx_class, write_nxdata
-from swaxs_plugins.io.nexus import text as nexus_text
-from swaxs_plugins.io.raw import FrameFile, RawSource, frame_files, is_hdf5, read_dataset, split_location
-from swaxs_plugins.steps.integration_engine import BatchResult, Binning, SparseIntegrator, resolve_method
+from swaxs_plugins.core.step import (Estimate, InputSpec, Step, StepContext, StepParameters, chunk_ranges, parameter,
+                                     parameter_units)
+from swaxs_plugins.io.nexus import StepWriter
+from swaxs_plugins.io.output import prepare_output
+from swaxs_plugins.io.raw import RawSource
+from swaxs_plugins.steps.integrate_inputs import (check_radial_range, load_geometry, make_integrator, per_frame,
+                                                  read_mask, scan_layout, static_mask, timestamps, with_orientation)
+from swaxs_plugins.steps.integrate_nexus import write_integrated
+from swaxs_plugins.steps.integration_engine import (BatchResult, Binning, SparseIntegrator, Validity,
+                                                    integrate_with_pyfai, resolve_method)
+
+__all__ = ["IntegrateParameters", "PyFAIIntegrate", "integrate_file", "integrate_frames", "load_geometry",
+           "make_integrator", "read_mask", "static_mask"]
 
 Unit = Literal["q_A^-1", "q_nm^-1", "2th_deg"]
-UNITS: dict[str, tuple[str, str, str]] = {  # unit → (NeXus units, NXazint long_name, map axis name)
-    "q_A^-1": ("1/angstrom", "q", "q"),
-    "q_nm^-1": ("1/nm", "q", "q"),
-    "2th_deg": ("degrees", "2theta", "two_theta"),
-}
-HC_KEV_ANGSTROM = 12.398419843320026
-INTENSITY_UNITS = "arbitrary units"
+#: A frame with more than this share of its integrated pixels invalid (beyond the static mask) is flagged.
+INVALID_WARNING_FRACTION = 0.01
 
 
 class IntegrateParameters(StepParameters):
@@ -53,6 +67,9 @@ class IntegrateParameters(StepParameters):
 
     poni: Path | None = parameter(None, description="PONI file of the geometry (or give the 'geometry' input, "
                                                     "an earlier calibrate step; exactly one of the two)")
+    orientation: Literal[1, 2, 3, 4] | None = parameter(
+        None, description="pyFAI detector orientation 1-4 replacing the PONI's (2: a PONI made on an image "
+                          "flipped up-down, as Dioptas does); default: what the PONI says (pyFAI's 3 if nothing)")
     npt: int = parameter(1000, description="number of radial bins", gt=1)
     unit: Unit = parameter("q_A^-1", description="radial unit: q_A^-1, q_nm^-1 or 2th_deg")
     radial_range: tuple[float, float] | None = parameter(
@@ -72,7 +89,12 @@ class IntegrateParameters(StepParameters):
     mask: Path | None = parameter(None, description="mask file (EDF/TIFF/npy or file.h5::/path); "
                                                    "0 = valid, non-zero = masked (pyFAI convention)")
     mask_negative: bool = parameter(True, description="mask pixels < 0 in each frame (detector gaps, bad pixels)")
+    mask_overflow: bool = parameter(True, description="mask pixels at the maximum of an integer frame type in "
+                                                      "each frame (4294967295 of uint32 Eiger2 frames, 65535, "
+                                                      "2147483647): detectors' overflow and no-data marker")
     dummy: float | None = parameter(None, description="a pixel value that marks invalid pixels in a frame")
+    delta_dummy: float | None = parameter(None, description="tolerance of 'dummy' (|x - dummy| <= delta_dummy), "
+                                                            "as pyFAI's; None: exactly the dummy", ge=0.0)
     normalize_monitor: bool = parameter(True, description="divide each frame by its monitor (when the raw "
                                                           "source names a monitor dataset)")
     block_frames: int = parameter(8, description="frames per block of work", ge=1)
@@ -81,6 +103,11 @@ class IntegrateParameters(StepParameters):
     source_name: str = parameter("unknown", description="facility name for NXsource")
     source_type: str = parameter("Synchrotron X-ray Source", description="NXsource type")
     probe: str = parameter("x-ray", description="NXsource probe")
+
+    @property
+    def validity(self) -> Validity:
+        """Which pixel values are invalid in a frame, as the engines test them."""
+        return Validity(self.mask_negative, self.mask_overflow, self.dummy, self.delta_dummy)
 
 
 @dataclass(frozen=True)
@@ -92,103 +119,31 @@ class Block:
     stop: int
 
 
-@dataclass(frozen=True)
-class ScanLayout:
-    """How the frames of the raw source form scans: n_scans files, each of ``points`` frames."""
-
-    files: tuple[FrameFile, ...]
-    points: int
-    frame_shape: tuple[int, int]
-    scan_shape: tuple[int, ...]
-
-    @property
-    def n_images(self) -> int:
-        return len(self.files) * self.points
-
-
-def load_geometry(poni: Path | None = None, geometry: StepOutputRef | None = None) -> dict[str, Any]:
-    """A picklable pyFAI configuration from exactly one of a PONI file and a calibrate step's output."""
-    if (poni is None) == (geometry is None):
-        which = "both" if poni is not None else "neither"
-        raise SwaxsError(f"integrate needs exactly one geometry: the parameter 'poni' (a PONI file) or the input "
-                         f"'geometry' (a calibrate step); {which} given")
-    if poni is not None:
-        if not Path(poni).is_file():
-            raise InputDataError(f"{poni}: PONI file not found (parameter 'poni')")
-        return _config(Path(poni), f"{poni} (parameter 'poni')")
-    assert geometry is not None
-    try:
-        with h5py.File(geometry.path, "r") as handle:
-            text = handle[geometry.entry]["poni"][()]
-    except (OSError, KeyError) as error:
-        raise InputDataError(f"{geometry.path}: no PONI at '{geometry.entry}/poni' (input 'geometry', step "
-                             f"'{geometry.step_id}')") from error
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "geometry.poni"
-        path.write_text(nexus_text(text))
-        return _config(path, f"{geometry.path}::{geometry.entry}/poni (input 'geometry')")
-
-
-def _config(path: Path, where: str) -> dict[str, Any]:
-    try:
-        return pyFAI.load(str(path)).get_config()
-    except Exception as error:  # noqa: BLE001 - pyFAI raises many kinds for a bad PONI
-        raise InputDataError(f"{where}: not a PONI geometry pyFAI can read ({error})") from error
-
-
-def read_mask(location: str | Path | None, shape: tuple[int, int]) -> np.ndarray | None:
-    """A user mask (0 = valid) as a boolean array of ``shape`` (True = masked), from any image or HDF5."""
-    if location is None:
-        return None
-    path, dataset = split_location(str(location))
-    if dataset is not None or is_hdf5(path):
-        if dataset is None:
-            raise InputDataError(f"{path}: an HDF5 mask needs its dataset, as 'file.h5::/path' (parameter 'mask')")
-        data = read_dataset(path, dataset)
-    elif path.suffix.lower() == ".npy":
-        if not path.is_file():
-            raise InputDataError(f"{path}: mask file not found (parameter 'mask')")
-        data = np.load(path)
-    else:
-        data = FrameFile(path).read(0, 1)[0]
-    if data.shape != tuple(shape):
-        raise InputDataError(f"{location}: mask of shape {data.shape}, frames are {tuple(shape)} (parameter 'mask')")
-    return np.asarray(data) != 0
-
-
-def make_integrator(config: Mapping[str, Any]) -> AzimuthalIntegrator:
-    """An AzimuthalIntegrator from a pyFAI configuration dict (what workers rebuild from)."""
-    return pyFAI.load(dict(config))
-
-
 def integrate_frames(frames: np.ndarray, ai_or_poni: AzimuthalIntegrator | str | Path, npt: int, *,
                      unit: str = "q_A^-1", segments: int = 0, radial_range: tuple[float, float] | None = None,
                      azimuth_range: tuple[float, float] = (-180.0, 180.0), method: Any = ("bbox", "csr", "cython"),
                      mask: np.ndarray | None = None, polarization: float | None = None, solid_angle: bool = True,
-                     monitor: np.ndarray | None = None, mask_negative: bool = True,
-                     dummy: float | None = None) -> tuple[Binning, BatchResult]:
+                     monitor: np.ndarray | None = None, orientation: int | None = None,
+                     validity: Validity = Validity()) -> tuple[Binning, BatchResult]:
     """Integrate frames [n, rows, cols] (or one frame) in memory with the sparse engine; no pipeline needed.
 
-    ``mask`` is True (non-zero) for masked pixels and is added to the detector's own mask.
+    ``mask`` is True (non-zero) for masked pixels and is added to the detector's own mask; ``validity``
+    says which values are invalid in a frame (default: NaN, ±inf, negative, an integer type's maximum);
+    ``orientation`` replaces the detector orientation of the integrator or PONI.
     """
     frames = np.asarray(frames)
     frames = frames[np.newaxis] if frames.ndim == 2 else frames
-    ai = ai_or_poni if isinstance(ai_or_poni, AzimuthalIntegrator) else pyFAI.load(str(ai_or_poni))
+    if isinstance(ai_or_poni, AzimuthalIntegrator):
+        ai = ai_or_poni if orientation is None else make_integrator(
+            with_orientation(ai_or_poni.get_config(), orientation, "the integrator given"))
+    else:
+        ai = make_integrator(load_geometry(Path(ai_or_poni), orientation=orientation))
     static = static_mask(ai, frames.shape[1:], mask)
     split = resolve_method(method, 2 if segments else 1).split_lower
     engine = SparseIntegrator(ai, frames.shape[1:], npt, unit=unit, split=split, segments=segments,
                               radial_range=radial_range, azimuth_range=azimuth_range if segments else None,
                               mask=static, solid_angle=solid_angle, polarization_factor=polarization)
-    return engine.binning, engine.integrate(frames, monitor, mask_negative=mask_negative, dummy=dummy)
-
-
-def static_mask(ai: AzimuthalIntegrator, shape: tuple[int, ...], user: np.ndarray | None) -> np.ndarray | None:
-    """The detector's mask (gaps) or'ed with the user's; None when nothing is masked."""
-    masks = [np.asarray(m, bool) for m in (ai.detector.mask, user) if m is not None]
-    masks = [m for m in masks if m.shape == tuple(shape)]
-    if not masks:
-        return None
-    return np.logical_or.reduce(masks)
+    return engine.binning, engine.integrate(frames, monitor, validity)
 
 
 class PyFAIIntegrate(Step):
@@ -225,7 +180,7 @@ class PyFAIIntegrate(Step):
         p = self.params
         source: RawSource = context.inputs["scans"]
         self.source = source
-        self.geometry = load_geometry(p.poni, context.inputs.get("geometry"))
+        self.geometry = load_geometry(p.poni, context.inputs.get("geometry"), p.orientation)
         self.layout = scan_layout(source)
         ai = make_integrator(self.geometry)
         detector_shape = ai.detector.shape
@@ -235,9 +190,9 @@ class PyFAIIntegrate(Step):
                                  f"{tuple(detector_shape)}")
         self.mask = static_mask(ai, self.layout.frame_shape, read_mask(p.mask, self.layout.frame_shape))
         check_radial_range(ai, self.layout.frame_shape, self.mask, p.unit, p.radial_range)
-        self.monitor = _per_frame(source, source.monitor, self.layout, "monitor")
-        self.diode = _per_frame(source, source.diode, self.layout, "diode")
-        self.timestamps = _timestamps(source, self.layout)
+        self.monitor = per_frame(source, source.monitor, self.layout, "monitor")
+        self.diode = per_frame(source, source.diode, self.layout, "diode")
+        self.timestamps = timestamps(source, self.layout)
         self._blocks = [Block(i, r.start, r.stop) for i in range(len(self.layout.files))
                         for r in chunk_ranges(self.layout.points, p.block_frames)]
         for segments in {0, p.segments}:  # built once here, then shipped to workers instead of rebuilt there
@@ -276,8 +231,7 @@ class PyFAIIntegrate(Step):
         if self.params.engine == "pyfai":
             result = self._integrate_pyfai(frames, monitor, segments)
         else:
-            result = self.integrator(segments).integrate(frames, monitor, mask_negative=self.params.mask_negative,
-                                                         dummy=self.params.dummy)
+            result = self.integrator(segments).integrate(frames, monitor, self.params.validity)
         return dataclasses.replace(result, binning=self._binning(segments))
 
     def integrator(self, segments: int) -> SparseIntegrator:
@@ -298,36 +252,16 @@ class PyFAIIntegrate(Step):
             solid_angle=p.solid_angle, polarization_factor=p.polarization)
 
     def _integrate_pyfai(self, frames: np.ndarray, monitor: np.ndarray | None, segments: int) -> BatchResult:
-        """pyFAI's own integrate1d_ng/integrate2d_ng per frame; frame-invalid pixels go in as a dummy value."""
+        """pyFAI's own integrate1d_ng/integrate2d_ng per frame, invalid pixels counted as the sparse engine does."""
         p = self.params
         with self._building:
             if "pyfai" not in self._integrators:
                 self._integrators["pyfai"] = make_integrator(self.geometry)
-        ai = self._integrators["pyfai"]
-        marker = np.float32(-1.0e30)
-        method = resolve_method(p.method, 2 if segments else 1)
-        results = []
-        for index, frame in enumerate(frames.astype(np.float32)):
-            invalid = ~np.isfinite(frame)
-            if p.mask_negative:
-                invalid |= frame < 0
-            if p.dummy is not None:
-                invalid |= frame == p.dummy
-            frame[invalid] = marker
-            scale = 1.0 if monitor is None else float(monitor[index])
-            kwargs = {"unit": p.unit, "method": method, "mask": self.mask, "radial_range": p.radial_range,
-                      "correctSolidAngle": p.solid_angle, "polarization_factor": p.polarization,
-                      "error_model": "poisson", "dummy": marker, "normalization_factor": scale}
-            if segments:
-                result = ai.integrate2d_ng(frame, p.npt, segments, azimuth_range=p.azimuth_range, **kwargs)
-            else:
-                result = ai.integrate1d_ng(frame, p.npt, **kwargs)
-            norm = np.asarray(result.sum_normalization, np.float64)
-            empty = norm == 0
-            results.append((np.where(empty, np.nan, result.intensity), np.where(empty, np.nan, result.sigma),
-                            norm / scale))
-        intensity, sigma, norm = (np.stack(r) for r in zip(*results))
-        return BatchResult(intensity.astype(np.float64), sigma.astype(np.float64), norm[0])
+        return integrate_with_pyfai(
+            self._integrators["pyfai"], frames, p.npt, method=resolve_method(p.method, 2 if segments else 1),
+            unit=p.unit, counted=self.integrator(0).integrated, segments=segments, mask=self.mask,
+            radial_range=p.radial_range, azimuth_range=p.azimuth_range, solid_angle=p.solid_angle,
+            polarization_factor=p.polarization, monitor=monitor, validity=p.validity)
 
     def finalize(self, results: list[tuple[BatchResult, BatchResult | None]], writer: StepWriter) -> None:
         """Write the NXazint1d entry (and NXazint2d sub-entry), the map views and the per-frame records."""
@@ -335,8 +269,15 @@ class PyFAIIntegrate(Step):
         two_d = _concatenate([r[1] for r in results]) if self.params.segments else None
         binning = results[0][0].binning
         segment_binning = results[0][1].binning if self.params.segments else None
+        self.invalid_counts = (one_d.invalid_pixels, one_d.infinite_pixels)  # reported by run()
         write_integrated(writer.entry, self.params, self.geometry, binning, one_d, segment_binning, two_d,
-                         self.layout, self.monitor, self.diode, self.timestamps)
+                         self.layout, self.monitor, self.diode, self.timestamps, self.integrator(0).pixels)
+
+    def run(self, context: StepContext, writer: StepWriter) -> None:
+        """The base run (setup, blocks, finalize), then the invalid-pixel counts into the context's report."""
+        super().run(context, writer)
+        invalid, infinite = self.invalid_counts
+        report_invalid_pixels(context, invalid, infinite, self.integrator(0).pixels)
 
     def estimate(self, input_shapes: Mapping[str, Mapping[str, tuple[int, ...]]]) -> Estimate:
         """Output shapes and peak memory from the frame stack shape (n, rows, cols) and the number of files."""
@@ -357,243 +298,74 @@ class PyFAIIntegrate(Step):
         return Estimate(outputs=outputs, memory_bytes=matrix + block + results)
 
 
-def scan_layout(source: RawSource) -> ScanLayout:
-    """Frames per scan, frame size and scan shape of a raw source, checked file by file."""
-    files = tuple(frame_files(source))
-    if not files:
-        raise InputDataError("input 'scans': no files given")
-    for frame_file in files:
-        if frame_file.dataset is None and is_hdf5(frame_file.path):
-            raise InputDataError(f"{frame_file.path}: an HDF5 file needs the dataset of its frames (field 'frames')")
-    shapes = [f.shape for f in files]
-    if len({s for s in shapes}) > 1:
-        listing = ", ".join(f"{f.path.name} {s}" for f, s in zip(files, shapes))
-        raise InputDataError(f"input 'scans': the scans differ in shape ({listing}); all must be equal")
-    points, rows, cols = shapes[0]
-    scan_shape: tuple[int, ...] = (points,)
-    if isinstance(source.scan_shape, str):
-        scan_shape = tuple(int(v) for v in np.ravel(read_dataset(files[0].path, source.scan_shape)))
-    elif source.scan_shape is not None:
-        scan_shape = tuple(int(v) for v in source.scan_shape)
-    if int(np.prod(scan_shape)) != points:
-        raise InputDataError(f"{files[0].path}: scan_shape {list(scan_shape)} (field 'scan_shape') does not hold "
-                             f"the {points} frames of each scan")
-    return ScanLayout(files, points, (rows, cols), scan_shape)
-
-
-def check_radial_range(ai: AzimuthalIntegrator, shape: tuple[int, int], mask: np.ndarray | None, unit: str,
-                       radial_range: tuple[float, float] | None) -> None:
-    """Fail early, naming 'radial_range', when it does not overlap the unmasked detector."""
-    if radial_range is None:
-        return
-    low, high = radial_range
-    values = ai.array_from_unit(shape, "center", unit, scale=True)
-    if mask is not None:
-        values = values[~mask]
-    covered = float(np.nanmin(values)), float(np.nanmax(values))
-    if not low < high or high <= covered[0] or low >= covered[1]:
-        raise SwaxsError(f"parameter 'radial_range' {list(radial_range)} {unit} is outside the detector, "
-                         f"which covers {covered[0]:.6g}..{covered[1]:.6g} {unit}")
-
-
-def _per_frame(source: RawSource, dataset: str | None, layout: ScanLayout, field: str) -> np.ndarray | None:
-    """A per-frame dataset (monitor, diode) of every scan, concatenated [n_images]."""
-    if dataset is None:
-        return None
-    values = []
-    for frame_file in layout.files:
-        if not is_hdf5(frame_file.path):
-            raise InputDataError(f"{frame_file.path}: field '{field}' names a dataset, but this is not an HDF5 file")
-        data = np.ravel(read_dataset(frame_file.path, dataset)).astype(np.float64)
-        if data.size != layout.points:
-            raise InputDataError(f"{frame_file.path}: '{dataset}' (field '{field}') has {data.size} values for "
-                                 f"{layout.points} frames")
-        values.append(data)
-    return np.concatenate(values)
-
-
-def _timestamps(source: RawSource, layout: ScanLayout) -> np.ndarray | None:
-    """The timestamp dataset of each scan file (one value per scan or per frame), stacked [n_scans, ...]."""
-    if source.timestamp is None:
-        return None
-    values = [np.asarray(read_dataset(f.path, source.timestamp)) for f in layout.files]
-    if len({v.shape for v in values}) > 1:
-        raise InputDataError(f"input 'scans': '{source.timestamp}' (field 'timestamp') differs in shape between files")
-    stacked = np.stack(values)
-    return stacked.astype(np.float64) if stacked.dtype.kind in "biuf" else stacked.astype(h5py.string_dtype())
-
-
 def _concatenate(results: Sequence[BatchResult]) -> BatchResult:
     """The block results of a run in one [n_images, ...] result (float32, as pyFAI returns it)."""
     return BatchResult(np.concatenate([r.intensity for r in results]).astype(np.float32),
                        np.concatenate([r.sigma for r in results]).astype(np.float32), results[0].norm,
-                       results[0].binning)
+                       results[0].binning, np.concatenate([r.invalid_pixels for r in results]),
+                       np.concatenate([r.infinite_pixels for r in results]))
 
 
-def write_integrated(entry: h5py.Group, params: IntegrateParameters, geometry: Mapping[str, Any], binning: Binning,
-                     one_d: BatchResult, segment_binning: Binning | None, segments: BatchResult | None,
-                     layout: ScanLayout, monitor: np.ndarray | None, diode: np.ndarray | None,
-                     timestamps: np.ndarray | None) -> None:
-    """Everything after the NXprocess: NXazint1d fields and NXdata, the NXazint2d sub-entry for segments,
-    the per-frame monitor/diode, the scans' files and timestamps, and the map views (entry @default).
-    """
-    monitor_applied = monitor is not None and params.normalize_monitor
-    _write_azint_fields(entry, params, geometry, monitor_applied)
-    if monitor is not None:
-        _monitor_group(entry, "monitor", monitor, "incident beam monitor (I0)")
-    if diode is not None:
-        _monitor_group(entry, "diode", diode, "transmitted beam (diode)")
-    _azint_nxdata(entry, params.unit, binning, one_d, segmented=False)
-    if segments is not None and segment_binning is not None:
-        sub = set_nx_class(entry.create_group("segments"), "NXsubentry")
-        sub["definition"] = "NXazint2d"
-        _write_azint_fields(sub, params, geometry, monitor_applied, instrument=entry["instrument"])
-        sub["reduction"] = entry["reduction"]
-        if monitor is not None:
-            sub["monitor"] = entry["monitor"]
-        _azint_nxdata(sub, params.unit, segment_binning, segments, segmented=True)
-        sub.attrs["default"] = "integrated"
-    _write_scans(entry, layout, timestamps)
-    _write_maps(entry, params, binning, layout, one_d, segment_binning, segments)
-    entry.attrs["default"] = "maps"
-
-
-def _write_azint_fields(group: h5py.Group, params: IntegrateParameters, geometry: Mapping[str, Any],
-                        monitor_applied: bool, instrument: h5py.Group | None = None) -> None:
-    group["solid_angle_applied"] = np.bool_(params.solid_angle)
-    group["polarization_applied"] = np.bool_(params.polarization is not None)
-    group["normalization_applied"] = np.bool_(True)
-    group["monitor_applied"] = np.bool_(monitor_applied)
-    if instrument is not None:
-        group["instrument"] = instrument
-        return
-    instrument = set_nx_class(group.create_group("instrument"), "NXinstrument")
-    instrument["name"] = params.instrument
-    mono = set_nx_class(instrument.create_group("monochromator"), "NXmonochromator")
-    wavelength = float(geometry["wavelength"]) * 1e10
-    mono["wavelength"] = wavelength
-    mono["wavelength"].attrs["units"] = "angstrom"
-    mono["energy"] = HC_KEV_ANGSTROM / wavelength
-    mono["energy"].attrs["units"] = "keV"
-    source = set_nx_class(instrument.create_group("source"), "NXsource")
-    source["name"] = params.source_name
-    source["type"] = params.source_type
-    source["probe"] = params.probe
-
-
-def _monitor_group(entry: h5py.Group, name: str, values: np.ndarray, long_name: str) -> None:
-    group = set_nx_class(entry.create_group(name), "NXmonitor")
-    group["data"] = values
-    group["data"].attrs["long_name"] = long_name
-    group["data"].attrs["units"] = "counts"
-
-
-def _azint_nxdata(parent: h5py.Group, unit: str, binning: Binning, result: BatchResult, *, segmented: bool) -> None:
-    """The NXdata exactly as NXazint1d/NXazint2d define it (names, attributes, long_names)."""
-    intensity, sigma, norm = result.intensity, result.sigma, result.norm
-    units, label, _ = UNITS[unit]
-    group = set_nx_class(parent.create_group("integrated"), "NXdata")
-    group.attrs["signal"] = "I"
-    group.attrs["interpretation"] = "image" if segmented else "spectrum"
-    group.attrs["axes"] = [".", "azimuthal_axis", "radial_axis"] if segmented else [".", "radial_axis"]
-    chunks = (1, *intensity.shape[1:])
-    for name, data, long_name in (("I", intensity, "intensity"), ("I_errors", sigma, "estimated intensity error")):
-        dataset = group.create_dataset(name, data=data, chunks=chunks)
-        dataset.attrs.update({"long_name": long_name, "units": INTENSITY_UNITS,
-                              "interpretation": "image" if segmented else "spectrum"})
-    _field(group, "radial_axis", binning.radial, units, label)
-    _field(group, "radial_axis_edges", binning.radial_edges, units, f"{label} bin edges")
-    _field(group, "norm", norm, INTENSITY_UNITS, "effective number of pixels contributing to the corresponding bin")
-    group.attrs["radial_axis_indices"] = 2 if segmented else 1
-    if segmented:
-        _field(group, "azimuthal_axis", binning.azimuthal, "degrees", "azimuthal bin center")
-        _field(group, "azimuthal_axis_edges", binning.azimuthal_edges, "degrees", "azimuthal bin edges")
-        group.attrs["azimuthal_axis_indices"] = 1
-
-
-def _field(group: h5py.Group, name: str, values: np.ndarray, units: str, long_name: str) -> None:
-    group[name] = np.asarray(values)
-    group[name].attrs["units"] = units
-    group[name].attrs["long_name"] = long_name
-
-
-def _write_scans(entry: h5py.Group, layout: ScanLayout, timestamps: np.ndarray | None) -> None:
-    """Which file each scan came from, the scan shape and the scans' timestamps, for later steps."""
-    scans = set_nx_class(entry.create_group("scans"), "NXcollection")
-    scans["file_name"] = np.array([str(f.path) for f in layout.files], dtype=h5py.string_dtype())
-    scans["scan_shape"] = np.asarray(layout.scan_shape, dtype=np.int64)
-    scans["points"] = np.int64(layout.points)
-    if timestamps is not None:
-        scans["timestamp"] = timestamps
-
-
-def _write_maps(entry: h5py.Group, params: IntegrateParameters, binning: Binning, layout: ScanLayout,
-                one_d: BatchResult, segment_binning: Binning | None, segments: BatchResult | None) -> None:
-    """Map-shaped views for silx in the NXcollection ``maps`` (@default ``curves``).
-
-    ``curves`` I[scan, *scan_shape, q] (spectrum: a curve with scan sliders), ``images``
-    I[scan, q, y, x] (image: a map with q and scan sliders; for a 1-D series I[scan, point, q]),
-    ``segments`` I[scan, *scan_shape, chi, q] (image: χ–q with scan sliders).
-    """
-    maps = set_nx_class(entry.create_group("maps"), "NXcollection")
-    spatial = layout.scan_shape
-    shape = (len(layout.files), *spatial)
-    units, _, axis_name = UNITS[params.unit]
-    label = "q" if axis_name == "q" else "2θ"
-    radial = Axis(axis_name, binning.radial, units, label)
-    scan_axis = Axis("scan", np.arange(shape[0]), "", "scan number")
-    names = ("y", "x") if len(spatial) == 2 else tuple(f"point{i}" if i else "point" for i in range(len(spatial)))
-    spatial_axes = [Axis(name, np.arange(size), "", f"{name} (scan point index)") for name, size in zip(names, spatial)]
-    style = {"signal_scale_type": "log", "axes_scale_types": ["log", "log"]} if params.log_scale else None
-    n_rad = one_d.intensity.shape[-1]
-    curves = one_d.intensity.reshape(*shape, n_rad)
-    write_nxdata(maps, "curves", curves, [scan_axis, *spatial_axes, radial], long_name="intensity",
-                 units=INTENSITY_UNITS, errors=one_d.sigma.reshape(*shape, n_rad), interpretation="spectrum",
-                 silx_style=style, chunks=(1, *(1,) * len(spatial), n_rad))
-    if len(spatial) == 2:
-        images, image_axes = np.ascontiguousarray(np.moveaxis(curves, -1, 1)), [scan_axis, radial, *spatial_axes]
+def report_invalid_pixels(context: StepContext, invalid: np.ndarray, infinite: np.ndarray, pixels: int) -> None:
+    """The per-frame invalid-pixel counts as the summary ``invalid_pixels``, and a warning for frames with ±inf
+    or with more than :data:`INVALID_WARNING_FRACTION` of their ``pixels`` (those integrated) invalid."""
+    worst = int(np.argmax(invalid))
+    share = invalid / max(pixels, 1)
+    if invalid.any():
+        context.summary["invalid_pixels"] = (
+            f"{int(invalid.sum())} in {np.count_nonzero(invalid)} of {invalid.size} frames beyond the static mask "
+            f"(most: {int(invalid[worst])} of {pixels} integrated pixels, {100 * share[worst]:.2g} %, in image "
+            f"{worst}); ±inf: {int(infinite.sum())}")
     else:
-        images, image_axes = curves, [scan_axis, *spatial_axes, radial]
-    write_nxdata(maps, "images", images, image_axes, long_name="intensity", units=INTENSITY_UNITS,
-                 interpretation="image", chunks=(1, *(1,) * (images.ndim - 3), *images.shape[-2:]))
-    if segments is not None and segment_binning is not None and segment_binning.azimuthal is not None:
-        bins = segments.intensity.shape[1:]
-        chi = Axis("chi", segment_binning.azimuthal, "degrees", "χ (azimuthal angle)")
-        segment_radial = Axis(axis_name, segment_binning.radial, units, label)
-        write_nxdata(maps, "segments", segments.intensity.reshape(*shape, *bins),
-                     [scan_axis, *spatial_axes, chi, segment_radial], long_name="intensity", units=INTENSITY_UNITS,
-                     errors=segments.sigma.reshape(*shape, *bins), interpretation="image",
-                     chunks=(1, *(1,) * len(spatial), *bins))
-    maps.attrs["default"] = "curves"
+        context.summary["invalid_pixels"] = (f"0 in {invalid.size} frames beyond the static mask ({pixels} pixels "
+                                             "integrated per frame)")
+    if infinite.any():
+        first = int(np.flatnonzero(infinite)[0])
+        context.warn(f"{int(infinite.sum())} pixel values are ±inf in {np.count_nonzero(infinite)} frame(s) (first: "
+                     f"image {first}); they are masked, but a frame holding infinities was probably converted wrongly")
+    many = share > INVALID_WARNING_FRACTION
+    if many.any():
+        context.warn(f"{np.count_nonzero(many)} frame(s) have more than {100 * INVALID_WARNING_FRACTION:g} % of their "
+                     f"{pixels} integrated pixels invalid (NaN, ±inf, negative, overflow or dummy) beyond the static "
+                     f"mask (most: {int(invalid[worst])} in image {worst}); they are masked, but if they are bad in "
+                     "every frame add them to the mask file")
+
 
 
 def integrate_file(source: RawSource, params: IntegrateParameters, output: Path, *, entry: str = "integrate",
-                   executor: Executor | None = None, progress: bool = False) -> Path:
+                   executor: Executor | None = None, progress: bool = False) -> StepContext:
     """Integrate a raw source into one NeXus file without a pipeline, through the pipeline's own writer.
 
     The file is the one a pipeline step would write: NXprocess 'reduction' (program, version, date,
-    parameters), then this step's run. Used by ``swaxs integrate``.
+    parameters, and the run's warnings and summary), then this step's run. The output path is checked
+    and the inputs found before anything is computed. Returns the run's context, whose ``warnings``
+    and ``summary`` (invalid pixels) ``swaxs integrate`` prints.
     """
     from swaxs_plugins.core.pipeline import PROJECT_REFERENCE
     from swaxs_plugins.io.nexus import InputRecord
     from swaxs_plugins.io.raw import content_hash
 
+    output = prepare_output(output, "output file (option -o)")
+    for path in source.files:
+        if not Path(path).is_file():
+            raise InputDataError(f"{path}: input file not found (INPUT)")
     executor = executor or SerialExecutor(progress=progress)
     records = [InputRecord(f"scans_{i}", path, f"raw input 'scans': frames {source.frames or '(image)'}",
                            content_hash(path)) for i, path in enumerate(source.files)]
     context = StepContext(step_id=entry, kind="integrate", impl="pyfai", inputs={"scans": source}, executor=executor,
-                          workdir=Path(output).parent, progress=progress)
+                          workdir=output.parent, progress=progress)
     step = PyFAIIntegrate(params)
     configuration = {"id": entry, "kind": "integrate", "implementation": "pyfai", "version": __version__,
                      "program": "swaxs-plugins", "inputs": {"scans": [str(f) for f in source.files]},
                      "params": params.model_dump(mode="json")}
-    with StepWriter(Path(output), entry, step.definition) as writer:
+    with StepWriter(output, entry, step.definition) as writer:
         writer.write_process(program="swaxs-plugins", version=__version__, sequence_index=1, kind="integrate",
                              implementation="pyfai", params=params.model_dump(mode="json"),
                              units=parameter_units(IntegrateParameters), configuration=configuration,
                              inputs=records, reference=PROJECT_REFERENCE)
         step.run(context, writer)
-    return Path(output)
+        writer.write_quality(context.warnings, context.summary)
+    return context
 
 
 @hookimpl

@@ -1,0 +1,188 @@
+"""NeXus output of the ``integrate`` step: the NXazint1d entry, the NXazint2d sub-entry, map views.
+
+The NXazint1d fields and NXdata are exactly as the application definition names them; the
+map-shaped views that silx opens directly live in the NXcollection ``maps`` (the NXazint
+validators check every NXdata that is a direct child of the entry against the definition).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+
+from swaxs_plugins.io.nexus import Axis, set_nx_class, write_nxdata
+from swaxs_plugins.steps.integrate_inputs import ScanLayout
+from swaxs_plugins.steps.integration_engine import BatchResult, Binning
+
+if TYPE_CHECKING:
+    from swaxs_plugins.steps.integrate import IntegrateParameters
+
+UNITS: dict[str, tuple[str, str, str]] = {  # unit → (NeXus units, NXazint long_name, map axis name)
+    "q_A^-1": ("1/angstrom", "q", "q"),
+    "q_nm^-1": ("1/nm", "q", "q"),
+    "2th_deg": ("degrees", "2theta", "two_theta"),
+}
+HC_KEV_ANGSTROM = 12.398419843320026
+INTENSITY_UNITS = "arbitrary units"
+
+
+def write_integrated(entry: h5py.Group, params: IntegrateParameters, geometry: Mapping[str, Any], binning: Binning,
+                     one_d: BatchResult, segment_binning: Binning | None, segments: BatchResult | None,
+                     layout: ScanLayout, monitor: np.ndarray | None, diode: np.ndarray | None,
+                     timestamps: np.ndarray | None, integrated_pixels: int) -> None:
+    """Everything after the NXprocess: NXazint1d fields and NXdata, the NXazint2d sub-entry for segments,
+    the per-frame monitor/diode, the scans' files and timestamps, and the map views (entry @default),
+    among them the invalid pixels of each frame (out of ``integrated_pixels``).
+    """
+    monitor_applied = monitor is not None and params.normalize_monitor
+    _write_azint_fields(entry, params, geometry, monitor_applied)
+    if monitor is not None:
+        _monitor_group(entry, "monitor", monitor, "incident beam monitor (I0)")
+    if diode is not None:
+        _monitor_group(entry, "diode", diode, "transmitted beam (diode)")
+    _azint_nxdata(entry, params.unit, binning, one_d, segmented=False)
+    if segments is not None and segment_binning is not None:
+        sub = set_nx_class(entry.create_group("segments"), "NXsubentry")
+        sub["definition"] = "NXazint2d"
+        _write_azint_fields(sub, params, geometry, monitor_applied, instrument=entry["instrument"])
+        sub["reduction"] = entry["reduction"]
+        if monitor is not None:
+            sub["monitor"] = entry["monitor"]
+        _azint_nxdata(sub, params.unit, segment_binning, segments, segmented=True)
+        sub.attrs["default"] = "integrated"
+    _write_scans(entry, layout, timestamps)
+    _write_maps(entry, params, binning, layout, one_d, segment_binning, segments)
+    _write_invalid_pixels(entry["maps"], layout, one_d, integrated_pixels)
+    entry.attrs["default"] = "maps"
+
+
+def _write_azint_fields(group: h5py.Group, params: IntegrateParameters, geometry: Mapping[str, Any],
+                        monitor_applied: bool, instrument: h5py.Group | None = None) -> None:
+    group["solid_angle_applied"] = np.bool_(params.solid_angle)
+    group["polarization_applied"] = np.bool_(params.polarization is not None)
+    group["normalization_applied"] = np.bool_(True)
+    group["monitor_applied"] = np.bool_(monitor_applied)
+    if instrument is not None:
+        group["instrument"] = instrument
+        return
+    instrument = set_nx_class(group.create_group("instrument"), "NXinstrument")
+    instrument["name"] = params.instrument
+    mono = set_nx_class(instrument.create_group("monochromator"), "NXmonochromator")
+    wavelength = float(geometry["wavelength"]) * 1e10
+    mono["wavelength"] = wavelength
+    mono["wavelength"].attrs["units"] = "angstrom"
+    mono["energy"] = HC_KEV_ANGSTROM / wavelength
+    mono["energy"].attrs["units"] = "keV"
+    source = set_nx_class(instrument.create_group("source"), "NXsource")
+    source["name"] = params.source_name
+    source["type"] = params.source_type
+    source["probe"] = params.probe
+
+
+def _monitor_group(entry: h5py.Group, name: str, values: np.ndarray, long_name: str) -> None:
+    group = set_nx_class(entry.create_group(name), "NXmonitor")
+    group["data"] = values
+    group["data"].attrs["long_name"] = long_name
+    group["data"].attrs["units"] = "counts"
+
+
+def _azint_nxdata(parent: h5py.Group, unit: str, binning: Binning, result: BatchResult, *, segmented: bool) -> None:
+    """The NXdata exactly as NXazint1d/NXazint2d define it (names, attributes, long_names)."""
+    intensity, sigma, norm = result.intensity, result.sigma, result.norm
+    units, label, _ = UNITS[unit]
+    group = set_nx_class(parent.create_group("integrated"), "NXdata")
+    group.attrs["signal"] = "I"
+    group.attrs["interpretation"] = "image" if segmented else "spectrum"
+    group.attrs["axes"] = [".", "azimuthal_axis", "radial_axis"] if segmented else [".", "radial_axis"]
+    chunks = (1, *intensity.shape[1:])
+    for name, data, long_name in (("I", intensity, "intensity"), ("I_errors", sigma, "estimated intensity error")):
+        dataset = group.create_dataset(name, data=data, chunks=chunks)
+        dataset.attrs.update({"long_name": long_name, "units": INTENSITY_UNITS,
+                              "interpretation": "image" if segmented else "spectrum"})
+    _field(group, "radial_axis", binning.radial, units, label)
+    _field(group, "radial_axis_edges", binning.radial_edges, units, f"{label} bin edges")
+    _field(group, "norm", norm, INTENSITY_UNITS, "effective number of pixels contributing to the corresponding bin")
+    group.attrs["radial_axis_indices"] = 2 if segmented else 1
+    if segmented:
+        _field(group, "azimuthal_axis", binning.azimuthal, "degrees", "azimuthal bin center")
+        _field(group, "azimuthal_axis_edges", binning.azimuthal_edges, "degrees", "azimuthal bin edges")
+        group.attrs["azimuthal_axis_indices"] = 1
+
+
+def _field(group: h5py.Group, name: str, values: np.ndarray, units: str, long_name: str) -> None:
+    group[name] = np.asarray(values)
+    group[name].attrs["units"] = units
+    group[name].attrs["long_name"] = long_name
+
+
+def _write_scans(entry: h5py.Group, layout: ScanLayout, timestamps: np.ndarray | None) -> None:
+    """Which file each scan came from, the scan shape and the scans' timestamps, for later steps."""
+    scans = set_nx_class(entry.create_group("scans"), "NXcollection")
+    scans["file_name"] = np.array([str(f.path) for f in layout.files], dtype=h5py.string_dtype())
+    scans["scan_shape"] = np.asarray(layout.scan_shape, dtype=np.int64)
+    scans["points"] = np.int64(layout.points)
+    if timestamps is not None:
+        scans["timestamp"] = timestamps
+
+
+def _map_axes(layout: ScanLayout) -> list[Axis]:
+    """The axes of a per-frame map: scan, then y, x (a 2-D scan) or point (a series)."""
+    spatial = layout.scan_shape
+    scan_axis = Axis("scan", np.arange(len(layout.files)), "", "scan number")
+    names = ("y", "x") if len(spatial) == 2 else tuple(f"point{i}" if i else "point" for i in range(len(spatial)))
+    return [scan_axis, *(Axis(name, np.arange(size), "", f"{name} (scan point index)")
+                         for name, size in zip(names, spatial))]
+
+
+def _write_invalid_pixels(maps: h5py.Group, layout: ScanLayout, result: BatchResult, integrated_pixels: int) -> None:
+    """``maps/invalid_pixels``: per frame, the pixels invalid in it (NaN, ±inf, negative, overflow, dummy) that
+    the static mask did not hold, as a map [scan, y, x]; ``infinite_pixels`` (±inf) as an auxiliary signal."""
+    shape = (len(layout.files), *layout.scan_shape)
+    group = write_nxdata(maps, "invalid_pixels", result.invalid_pixels.reshape(shape), _map_axes(layout),
+                         signal_name="invalid_pixels", long_name="invalid pixels beyond the static mask",
+                         units="pixels", interpretation="image" if len(shape) > 2 else None,
+                         auxiliary={"infinite_pixels": result.infinite_pixels.reshape(shape)})
+    group["infinite_pixels"].attrs["long_name"] = "pixels holding ±inf"
+    group["integrated_pixels"] = np.int64(integrated_pixels)
+    group["integrated_pixels"].attrs.update({"units": "pixels", "long_name": "pixels integrated when all are valid"})
+
+
+def _write_maps(entry: h5py.Group, params: IntegrateParameters, binning: Binning, layout: ScanLayout,
+                one_d: BatchResult, segment_binning: Binning | None, segments: BatchResult | None) -> None:
+    """Map-shaped views for silx in the NXcollection ``maps`` (@default ``curves``).
+
+    ``curves`` I[scan, *scan_shape, q] (spectrum: a curve with scan sliders), ``images``
+    I[scan, q, y, x] (image: a map with q and scan sliders; for a 1-D series I[scan, point, q]),
+    ``segments`` I[scan, *scan_shape, chi, q] (image: χ–q with scan sliders).
+    """
+    maps = set_nx_class(entry.create_group("maps"), "NXcollection")
+    spatial = layout.scan_shape
+    shape = (len(layout.files), *spatial)
+    units, _, axis_name = UNITS[params.unit]
+    label = "q" if axis_name == "q" else "2θ"
+    radial = Axis(axis_name, binning.radial, units, label)
+    scan_axis, *spatial_axes = _map_axes(layout)
+    style = {"signal_scale_type": "log", "axes_scale_types": ["log", "log"]} if params.log_scale else None
+    n_rad = one_d.intensity.shape[-1]
+    curves = one_d.intensity.reshape(*shape, n_rad)
+    write_nxdata(maps, "curves", curves, [scan_axis, *spatial_axes, radial], long_name="intensity",
+                 units=INTENSITY_UNITS, errors=one_d.sigma.reshape(*shape, n_rad), interpretation="spectrum",
+                 silx_style=style, chunks=(1, *(1,) * len(spatial), n_rad))
+    if len(spatial) == 2:
+        images, image_axes = np.ascontiguousarray(np.moveaxis(curves, -1, 1)), [scan_axis, radial, *spatial_axes]
+    else:
+        images, image_axes = curves, [scan_axis, *spatial_axes, radial]
+    write_nxdata(maps, "images", images, image_axes, long_name="intensity", units=INTENSITY_UNITS,
+                 interpretation="image", chunks=(1, *(1,) * (images.ndim - 3), *images.shape[-2:]))
+    if segments is not None and segment_binning is not None and segment_binning.azimuthal is not None:
+        bins = segments.intensity.shape[1:]
+        chi = Axis("chi", segment_binning.azimuthal, "degrees", "χ (azimuthal angle)")
+        segment_radial = Axis(axis_name, segment_binning.radial, units, label)
+        write_nxdata(maps, "segments", segments.intensity.reshape(*shape, *bins),
+                     [scan_axis, *spatial_axes, chi, segment_radial], long_name="intensity", units=INTENSITY_UNITS,
+                     errors=segments.sigma.reshape(*shape, *bins), interpretation="image",
+                     chunks=(1, *(1,) * len(spatial), *bins))
+    maps.attrs["default"] = "curves"
