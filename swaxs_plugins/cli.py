@@ -296,28 +296,47 @@ def _report_simulation(result: Any) -> None:
 @click.argument("source", metavar="INPUT")
 @click.option("--poni", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="PONI file of the geometry.")
+@click.option("--orientation", type=click.IntRange(1, 4), default=None,
+              help="pyFAI detector orientation 1-4 replacing the PONI's (2: a PONI made on an image flipped "
+                   "up-down, as Dioptas does). Default: the PONI's.")
 @click.option("--npt", type=click.IntRange(min=2), default=1000, show_default=True, help="Radial bins.")
 @click.option("--unit", type=click.Choice(["q_A^-1", "q_nm^-1", "2th_deg"]), default="q_A^-1", show_default=True)
 @click.option("--segments", type=click.IntRange(min=0), default=0, show_default=True,
               help="Azimuthal segments I(chi, q); 0 = 1D only.")
 @click.option("--mask", default=None, help="Mask image (0 = valid, pyFAI's convention) or file.h5::/path.")
+@click.option("--monitor", default=None, metavar="DATASET",
+              help="Per-frame monitor dataset in INPUT (HDF5); each frame is divided by its value.")
+@click.option("--dummy", type=float, default=None,
+              help="A pixel value marking invalid pixels; NaN, ±inf, negative values and the maximum of an "
+                   "integer frame type (uint32 4294967295) are masked anyway.")
+@click.option("--delta-dummy", type=click.FloatRange(min=0), default=None,
+              help="Tolerance of --dummy (|value - dummy| <= delta), as pyFAI's.")
 @click.option("--polarization", type=click.FloatRange(-1, 1), default=None, help="Polarization factor.")
 @click.option("--method", default="bbox,csr,cython", show_default=True,
               help="pyFAI method: a name or split,algo,impl.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="NeXus file to write (NXazint1d).")
-def integrate_command(source: str, poni: Path, npt: int, unit: str, segments: int, mask: str | None,
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="NeXus file to write (NXazint1d); its folder is created.")
+def integrate_command(source: str, poni: Path, orientation: int | None, npt: int, unit: str, segments: int,
+                      mask: str | None, monitor: str | None, dummy: float | None, delta_dummy: float | None,
                       polarization: float | None, method: str, output: Path) -> None:
-    """Integrate INPUT (an image file, or file.h5::/path/to/frames) azimuthally to I(q) in NeXus."""
+    """Integrate INPUT (an image file, or file.h5::/path/to/frames) azimuthally to I(q) in NeXus.
+
+    Pixels invalid in a frame are masked there and counted; the count is printed and stored in the file.
+    """
     from swaxs_plugins.io.raw import RawSource, split_location
     from swaxs_plugins.steps.integrate import IntegrateParameters, integrate_file
 
     path, dataset = split_location(source)
     parts = tuple(part.strip() for part in method.split(","))
-    params = IntegrateParameters(poni=poni, npt=npt, unit=unit, segments=segments, mask=mask,
-                                 polarization=polarization, method=parts if len(parts) == 3 else parts[0])
-    written = integrate_file(RawSource(files=[path], frames=dataset), params, output)
-    click.echo(f"wrote {written}")
+    params = IntegrateParameters(poni=poni, orientation=orientation, npt=npt, unit=unit, segments=segments,
+                                 mask=mask, dummy=dummy, delta_dummy=delta_dummy, polarization=polarization,
+                                 method=parts if len(parts) == 3 else parts[0])
+    context = integrate_file(RawSource(files=[path], frames=dataset, monitor=monitor), params, output)
+    for name, value in context.summary.items():
+        click.echo(f"{name}: {value}")
+    for warning in context.warnings:
+        click.echo(f"warning: {warning}")
+    click.echo(f"wrote {output}")
 
 
 @main.command()
