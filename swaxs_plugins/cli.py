@@ -343,34 +343,63 @@ def integrate_command(source: str, poni: Path, orientation: int | None, npt: int
 @click.argument("image")
 @click.option("--calibrant", required=True, help="pyFAI calibrant name: AgBh, LaB6, CeO2, Si, ...")
 @click.option("--detector", required=True, help="pyFAI detector name, e.g. Pilatus2M.")
+@click.option("--orientation", type=click.IntRange(1, 4), default=None,
+              help="pyFAI detector orientation of the image (1-4; 3 is pyFAI's default).")
 @click.option("--wavelength", type=float, default=None, help="Wavelength [Å] (or --energy).")
 @click.option("--energy", type=float, default=None, help="Energy [keV] (or --wavelength).")
-@click.option("--distance", type=float, required=True, help="Sample-detector distance guess [m].")
-@click.option("--beam-center", nargs=2, type=float, default=None, help="Beam centre guess ROW COL [px].")
+@click.option("--distance", type=float, required=True, help="Sample-detector distance guess [m], within about ±15 %.")
+@click.option("--beam-center", nargs=2, type=float, default=None,
+              help="Beam centre guess ROW COL [px], on or off the detector; found from the rings when absent.")
+@click.option("--center-search", type=click.FloatRange(min=0), default=None,
+              help="Search the centre this far around --beam-center [px] (default 40).")
 @click.option("--rot1", type=float, default=0.0, help="rot1 guess [rad].")
 @click.option("--rot2", type=float, default=0.0, help="rot2 guess [rad].")
 @click.option("--rot3", type=float, default=0.0, help="rot3 guess [rad].")
 @click.option("--fix", default="rot3", show_default=True, help="Comma-separated parameters to hold fixed.")
 @click.option("--mask", "mask_file", default=None, help="Mask image or file.h5::/dataset (nonzero = masked).")
+@click.option("--max-rings", type=click.IntRange(min=1), default=None, help="Control points on at most this many rings.")
+@click.option("--max-rms", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Quality gate: largest residual rms [px] (default 0.5).")
+@click.option("--min-rings", type=click.IntRange(min=1), default=None,
+              help="Quality gate: fewest rings holding control points (default 2).")
+@click.option("--accept-poor", is_flag=True, help="Write a geometry the quality gate refuses (with warnings).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop with a message after this many seconds (default 60).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="PONI file to write.")
-def calibrate(image: str, calibrant: str, detector: str, wavelength: float | None, energy: float | None,
-              distance: float, beam_center: tuple[float, float] | None, rot1: float, rot2: float, rot3: float,
-              fix: str, mask_file: str | None, output: Path) -> None:
-    """Refine the detector geometry from the calibrant frame IMAGE (file or file.h5::/dataset)."""
-    from swaxs_plugins.steps.calibrate import calibrate_frame, read_image, wavelength_angstrom
+def calibrate(image: str, output: Path, fix: str, beam_center: tuple[float, float] | None, accept_poor: bool,
+              **options: Any) -> None:
+    """Refine the detector geometry from the calibrant frame IMAGE (file or file.h5::/dataset).
 
-    result = calibrate_frame(read_image(image), calibrant, detector, wavelength_angstrom(wavelength, energy), distance,
-                             beam_center or None, rot1=rot1, rot2=rot2, rot3=rot3,
-                             fix=[name.strip() for name in fix.split(",") if name.strip()],
-                             mask=read_image(mask_file) if mask_file else None)
-    output.write_text(result.poni_text())
+    Exits non-zero, saying why, when no calibrant rings are found or the geometry fails the quality
+    gate (residual rms, rings found, parameters at bounds, centre and distance errors).
+    """
+    from pydantic import ValidationError
+
+    from swaxs_plugins.io.output import prepare_output
+    from swaxs_plugins.steps.calibrate import CalibrateParameters, calibrate_with, read_image
+
+    values = {name: value for name, value in options.items() if value is not None}
+    try:
+        params = CalibrateParameters(**values, accept_poor=accept_poor, beam_center=beam_center or None,
+                                     fix=[name.strip() for name in fix.split(",") if name.strip()])
+    except ValidationError as error:
+        problems = "; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-') or 'options'}: {e['msg']}"
+                             for e in error.errors())
+        raise click.UsageError(problems) from error
+    prepare_output(output, "PONI file")
+    result = calibrate_with(params, read_image(image), image)
+    partial = output.with_name(f".{output.name}.partial")
+    partial.write_text(result.poni_text())
+    partial.replace(output)
     g = result.geometry
     click.echo(f"dist {g.dist:.6f} m  poni1 {g.poni1:.6f} m  poni2 {g.poni2:.6f} m  "
                f"rot1 {g.rot1:.6f}  rot2 {g.rot2:.6f}  rot3 {g.rot3:.6f} rad")
     row, col = result.beam_center
-    click.echo(f"beam centre (row {row:.2f}, col {col:.2f}) px, direct distance {result.direct_distance:.6f} m")
-    click.echo(f"residual rms {result.rms_px:.3f} px ({result.rms_two_theta_deg:.4f} deg 2theta), "
-               f"{len(result.control_points)} points on {len(result.rings)} rings; wrote {output}")
+    click.echo(f"beam centre (row {row:.3f}, col {col:.3f}) px, direct distance {result.direct_distance:.6f} m")
+    click.echo(result.quality.summary())
+    for problem in result.problems:
+        click.echo(f"warning: poor calibration accepted: {problem}", err=True)
+    click.echo(f"wrote {output}")
 
 
 if __name__ == "__main__":
