@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def new_figure(**kwargs: Any) -> Figure:
-    """A matplotlib figure on the Agg canvas (``kwargs`` as for :class:`Figure`)."""
+    """A matplotlib figure on the Agg canvas (``kwargs`` as for :class:`Figure`). matplotlib is
+    imported here, not with the module, so that commands which draw nothing do not pay for it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(**kwargs)
     FigureCanvasAgg(figure)
     return figure
