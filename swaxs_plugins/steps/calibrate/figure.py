@@ -25,14 +25,17 @@ def ring_map(geometry: Geometry, calibrant: str, width_px: float = 1.0) -> np.nd
 def save_picture(path: Path, frame: np.ndarray, result: CalibrationResult, rings: np.ndarray) -> Path:
     """PNG: the frame (log scale, colour bar) with the fitted rings, control points and beam
     centre; below, every control point's residual [px] against χ, coloured by ring."""
+    from matplotlib.colors import ListedColormap
+
     rows, cols = frame.shape
     figure = new_figure(figsize=(10, 10 * rows / cols + 4.2), layout="constrained")
     image_axes, residual_axes = figure.subplots(2, 1, height_ratios=[max(rows / cols, 0.2) * 10, 3.0])
     counts = np.log10(np.clip(np.where(result.mask, np.nan, frame.astype(np.float64)), 1, None))
     shown = image_axes.imshow(counts, cmap="gray", origin="upper", interpolation="nearest")
-    figure.colorbar(shown, ax=image_axes, label="log10(counts)", shrink=0.9)
-    image_axes.imshow(np.ma.masked_equal(rings, 0), cmap="autumn", alpha=0.8, origin="upper", interpolation="nearest")
-    image_axes.plot([], [], color="orange", lw=2, label="fitted rings")
+    figure.colorbar(shown, ax=image_axes, label="log10(counts)", fraction=0.04, pad=0.01)
+    image_axes.imshow(np.ma.masked_equal(rings, 0), cmap=ListedColormap(["red"]), alpha=0.7, origin="upper",
+                      interpolation="nearest")
+    image_axes.plot([], [], color="red", lw=2, label="fitted rings")
     points = result.control_points
     image_axes.plot(points[:, 1], points[:, 0], "c.", ms=3, label=f"control points ({len(points)})")
     row, col = result.beam_center
