@@ -25,7 +25,7 @@ def test_the_demo_recovers_every_quantity_within_tolerance(demo):
     rows = json.loads((outdir / "summary.json").read_text())
     assert all(set(row) == {"name", "recovered", "truth", "tolerance", "unit", "ok"} for row in rows)
     names = {row["name"] for row in rows}
-    assert {"SAXS beam centre row", "SAXS direct distance", "WAXS direct distance",
+    assert {"SAXS beam centre row", "SAXS direct distance", "WAXS direct distance", "WAXS median |dq|/q over the detector",
             "SAXS pristine electrode I(q) / truth (median)", "mask IoU electrode", "mask IoU current_collector",
             "D micropores op4 (electrode mean)", "D c002 op4 (electrode mean)", "pseudo_metal onset scan",
             "plating onset scan", "d002 shift op4 - pristine", "pseudo-metal onset scan (fit presence map)"} <= names

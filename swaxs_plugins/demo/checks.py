@@ -46,21 +46,29 @@ def refined_geometry(step_file: Path, entry: str) -> AzimuthalIntegrator:
     return make_integrator(load_geometry(geometry=StepOutputRef(entry, "calibrate", step_file, entry)))
 
 
+Q_TOLERANCE = 1e-3
+"""Median |Δq|/q over the detector of a calibration against the true geometry (issue 9)."""
+
+
 def calibration_comparisons(steps: Mapping[str, Path], truth_dir: Path) -> list[Comparison]:
-    """Beam centre and direct distance of each calibrated detector against the true PONI."""
+    """Beam centre, direct distance and q over the detector of each calibrated detector against the true PONI."""
     rows = []
     for detector in ("saxs", "waxs"):
         step_id = f"{detector}_geometry"
         if step_id not in steps:
             continue
-        refined = refined_geometry(steps[step_id], step_id).getFit2D()
-        true = pyFAI.load(str(truth_dir / f"{detector}.poni")).getFit2D()
+        refined_ai = refined_geometry(steps[step_id], step_id)
+        true_ai = pyFAI.load(str(truth_dir / f"{detector}.poni"))
+        refined, true = refined_ai.getFit2D(), true_ai.getFit2D()
+        q_true = true_ai.array_from_unit(unit="q_A^-1")
+        q_error = float(np.median(np.abs(refined_ai.array_from_unit(unit="q_A^-1") / q_true - 1)))
         name = detector.upper()
         rows += [
             Comparison(f"{name} beam centre row", refined["centerY"], true["centerY"], CENTRE_TOLERANCE_PX, "px"),
             Comparison(f"{name} beam centre column", refined["centerX"], true["centerX"], CENTRE_TOLERANCE_PX, "px"),
             Comparison(f"{name} direct distance", refined["directDist"], true["directDist"],
                        1e-3 * true["directDist"], "mm"),
+            Comparison(f"{name} median |dq|/q over the detector", q_error, 0.0, Q_TOLERANCE, "ratio"),
         ]
     return rows
 
