@@ -37,6 +37,7 @@ from pyFAI.method_registry import IntegrationMethod
 
 from swaxs_plugins.core.errors import SwaxsError
 
+
 @dataclass(frozen=True)
 class Validity:
     """Which values of a frame are invalid in that frame, on top of the static mask (see the module text)."""
