@@ -27,7 +27,7 @@ from swaxs_plugins.io.nexus import read_quality
 from swaxs_plugins.io.validation import validate_file
 from swaxs_plugins.steps.integrate import (IntegrateParameters, PyFAIIntegrate, integrate_frames, load_geometry,
                                           make_integrator, report_invalid_pixels)
-from swaxs_plugins.steps.integration_engine import SparseIntegrator, Validity, integrate_with_pyfai, resolve_method
+from swaxs_plugins.steps.integrate.engine import SparseIntegrator, Validity, integrate_with_pyfai, resolve_method
 
 DETECTOR = "Pilatus300k"  # 619 x 487 pixels, with module gaps in its mask
 GEOMETRY = {"dist": 0.5, "poni1": 0.05, "poni2": 0.04, "rot1": 0.01, "rot2": -0.02, "wavelength": 1.0e-10}

@@ -14,11 +14,11 @@ import h5py
 import numpy as np
 
 from swaxs_plugins.io.nexus import Axis, set_nx_class, write_nxdata
-from swaxs_plugins.steps.integrate_inputs import ScanLayout
-from swaxs_plugins.steps.integration_engine import BatchResult, Binning
+from swaxs_plugins.steps.integrate.inputs import ScanLayout
+from swaxs_plugins.steps.integrate.engine import BatchResult, Binning
 
 if TYPE_CHECKING:
-    from swaxs_plugins.steps.integrate import IntegrateParameters
+    from swaxs_plugins.steps.integrate.step import IntegrateParameters
 
 UNITS: dict[str, tuple[str, str, str]] = {  # unit → (NeXus units, NXazint long_name, map axis name)
     "q_A^-1": ("1/angstrom", "q", "q"),

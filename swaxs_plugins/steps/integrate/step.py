@@ -20,11 +20,11 @@ The geometry is a PONI file (or a calibrate step's); ``orientation`` (pyFAI's de
 
 Frames are read and integrated in blocks by whichever executor runs the step. The default engine
 applies pyFAI's own sparse matrix, built once in ``setup`` and shipped with the step to workers, to
-every frame in one compiled pass (:mod:`swaxs_plugins.steps.integration_engine`); ``engine: pyfai``
+every frame in one compiled pass (:mod:`.engine`); ``engine: pyfai``
 calls ``integrate1d_ng``/``integrate2d_ng`` frame by frame instead (its integrator is rebuilt once
 per process from the geometry). The entry follows NXazint1d (segments in an NXazint2d sub-entry) and
-adds map-shaped views that silx opens directly (:mod:`swaxs_plugins.steps.integrate_nexus`); what
-is read before integrating is checked in :mod:`swaxs_plugins.steps.integrate_inputs`.
+adds map-shaped views that silx opens directly (:mod:`.outputs`); what
+is read before integrating is checked in :mod:`.inputs`.
 """
 
 from __future__ import annotations
@@ -42,20 +42,16 @@ from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 from swaxs_plugins import __version__
 from swaxs_plugins.core.errors import InputDataError
 from swaxs_plugins.core.executors import Executor, SerialExecutor
-from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 from swaxs_plugins.core.step import (Estimate, InputSpec, Step, StepContext, StepParameters, chunk_ranges, parameter,
                                      parameter_units)
 from swaxs_plugins.io.nexus import StepWriter
 from swaxs_plugins.io.output import prepare_output
 from swaxs_plugins.io.raw import RawSource
-from swaxs_plugins.steps.integrate_inputs import (check_radial_range, load_geometry, make_integrator, per_frame,
+from swaxs_plugins.steps.integrate.inputs import (check_radial_range, load_geometry, make_integrator, per_frame,
                                                   read_mask, scan_layout, static_mask, timestamps, with_orientation)
-from swaxs_plugins.steps.integrate_nexus import write_integrated
-from swaxs_plugins.steps.integration_engine import (BatchResult, Binning, SparseIntegrator, Validity,
+from swaxs_plugins.steps.integrate.outputs import write_integrated
+from swaxs_plugins.steps.integrate.engine import (BatchResult, Binning, SparseIntegrator, Validity,
                                                     integrate_with_pyfai, resolve_method)
-
-__all__ = ["IntegrateParameters", "PyFAIIntegrate", "integrate_file", "integrate_frames", "load_geometry",
-           "make_integrator", "read_mask", "static_mask"]
 
 Unit = Literal["q_A^-1", "q_nm^-1", "2th_deg"]
 #: A frame with more than this share of its integrated pixels invalid (beyond the static mask) is flagged.
@@ -366,12 +362,3 @@ def integrate_file(source: RawSource, params: IntegrateParameters, output: Path,
         step.run(context, writer)
         writer.write_quality(context.warnings, context.summary)
     return context
-
-
-@hookimpl
-def swaxs_register_steps() -> list[StepImpl]:
-    """Register ``integrate/pyfai``, the default implementation of its kind."""
-    return [StepImpl(kind="integrate", name="pyfai", cls=PyFAIIntegrate, version=__version__,
-                     description="Azimuthal integration with pyFAI to I(q) and I(chi, q) segments, "
-                                 "Poisson errors, NXazint1d/NXazint2d",
-                     default=True)]
