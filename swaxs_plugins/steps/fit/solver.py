@@ -11,14 +11,21 @@ parameters of very different magnitude (areas ~1e-5, centres ~1) do not spoil th
 Standard errors come from the inverse of ``J^T W J`` at the minimum, scaled by the reduced χ²
 when ``scale_covar`` (as lmfit does by default).
 
-Separable problems (variable projection, Golub & Pereyra 1973, with Kaufman's Jacobian): when the
-caller names the parameters the model is linear in (peak areas, background coefficients, power-law
-amplitude and constant) and all of them are free and unbounded, the damped steps move only the
-nonlinear (shape) parameters, and after each step the linear ones are solved exactly by weighted
-linear least squares. The minimum is the same as the full problem's; the search runs in a space of
-a third of the dimension and without the long, narrow valleys that strongly correlated amplitudes
-make, which is where the plain iteration spent most of its steps (curves where a component is
-absent ran into the iteration limit).
+Separable problems (variable projection, Golub & Pereyra 1973, with Kaufman's Jacobian): the caller
+names the parameters the model is linear in (peak areas, background coefficients, power-law
+amplitude and constant); those that are free and unbounded in every curve are eliminated: the
+damped steps move only the other parameters, and after each step the eliminated ones are solved
+exactly by weighted linear least squares. A bounded or fixed amplitude simply stays among the
+damped parameters (the model is linear in the eliminated ones whatever the others are), so a bound
+such as ``area >= 0`` costs one more damped parameter, never the elimination of the others. The
+minimum is the same as the full problem's; the search runs in a space of a third of the dimension
+and without the long, narrow valleys that strongly correlated amplitudes make, which is where the
+plain iteration spent most of its steps (curves where a component is absent ran into the iteration
+limit).
+
+A parameter the data say nothing about at the minimum (its Jacobian column is zero: the centre or
+width of a peak whose area sits at a bound of 0) gets a NaN standard error; it does not make the
+curve's fit fail.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ class FitStatus(IntEnum):
     NOT_CONVERGED = 2
     FAILED = 3
     NO_DATA = 4
+    NOT_EVALUATED = 5
 
 
 STATUS_MEANINGS = {
@@ -49,7 +57,10 @@ STATUS_MEANINGS = {
     FitStatus.NOT_CONVERGED: "stopped at the iteration limit",
     FitStatus.FAILED: "failed: non-finite model, singular normal matrix or too few data points (NaN)",
     FitStatus.NO_DATA: "no data: the curve holds no finite point with a positive error (NaN)",
+    FitStatus.NOT_EVALUATED: "not evaluated: outside the fitted region (NaN)",
 }
+#: The outcomes that give no usable fit of a curve that was fitted.
+FAILED_STATUSES = (FitStatus.NOT_CONVERGED, FitStatus.FAILED, FitStatus.NO_DATA)
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,7 @@ def solve(model: ModelFunction, start: np.ndarray, values: np.ndarray, weights: 
 
     ``start``, ``lower``, ``upper``: [n, p]; ``vary``: [n, p] bool (fixed parameters keep their start
     value); ``values``, ``weights``: [n, m] (weight 0 drops a point); ``linear``: indices of the
-    parameters the model is linear in (variable projection when all are free and unbounded).
+    parameters the model is linear in (variable projection on those free and unbounded in every curve).
     Never raises on a bad curve: its parameters become NaN and its status says why.
     """
     n = start.shape[0]
@@ -126,13 +137,13 @@ def solve(model: ModelFunction, start: np.ndarray, values: np.ndarray, weights: 
 
 
 def separable_index(linear: np.ndarray | None, lower: np.ndarray, upper: np.ndarray, vary: np.ndarray) -> np.ndarray:
-    """The linear parameters to eliminate: all of ``linear`` if every one is free and unbounded, else none."""
+    """The linear parameters to eliminate: those of ``linear`` free and unbounded in every curve."""
     if linear is None or len(linear) == 0:
         return np.zeros(0, dtype=int)
     linear = np.asarray(linear)
-    eligible = (np.all(vary[:, linear]) and np.all(np.isneginf(lower[:, linear]))
-                and np.all(np.isposinf(upper[:, linear])))
-    return linear if eligible else np.zeros(0, dtype=int)
+    eligible = (np.all(vary[:, linear], axis=0) & np.all(np.isneginf(lower[:, linear]), axis=0)
+                & np.all(np.isposinf(upper[:, linear]), axis=0))
+    return linear[eligible]
 
 
 def solve_linear(model: ModelFunction, params: np.ndarray, values: np.ndarray, weights: np.ndarray,
@@ -239,7 +250,10 @@ def _finish(model: ModelFunction, params: np.ndarray, chi2: np.ndarray, n_data: 
     index = np.flatnonzero(fitted)
     if index.size:
         normal, _ = _normal_equations(model, params[index], values[index], weights[index], free[index])
-        variance, singular = _inverse_diagonal(normal, free[index])
+        informed = free[index] & (np.einsum("kpp->kp", normal) > 0)
+        normal *= informed[:, :, np.newaxis] & informed[:, np.newaxis, :]
+        free[index] = informed
+        variance, singular = _inverse_diagonal(normal, informed)
         if options.scale_covar:
             variance *= redchi[index, np.newaxis]
         stderr[index] = np.where(free[index], np.sqrt(variance), np.nan)
