@@ -9,13 +9,12 @@ fixed, which gives robust, scale-free starting values by linear least squares.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-
 
 import numpy as np
 
-from swaxs_plugins.core.errors import InputDataError
-from swaxs_plugins.steps.fit.parameters import Bounded, FitParameters, Q_UNITS
+from swaxs_plugins.steps.fit.parameters import BACKGROUND_ORDERS, Q_UNITS, FitParameters, parameter_spec
 from swaxs_plugins.steps.fit.solver import solve_linear
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
@@ -131,36 +130,25 @@ CurveModel = PeakModel | PowerLawModel
 
 
 def build_model(params: FitParameters, q: np.ndarray) -> CurveModel:
+    """The model the parameters choose, on the q grid ``q`` (background about the middle of ``q``)."""
     if params.model == "saxs_power_law":
         return PowerLawModel(q)
-    unknown = [name for name in params.components if name not in params.peaks]
-    if unknown:
-        raise InputDataError(f"fit: parameter 'components' names {unknown}, not in 'peaks' {list(params.peaks)}")
-    order = ("constant", "linear", "quadratic").index(params.background)
-    return PeakModel(q, tuple(params.components), order, float(0.5 * (q.min() + q.max())))
-
-
-def parameter_specs(params: FitParameters, model: CurveModel) -> list[Bounded]:
-    """The Bounded spec of every model parameter, in the model's order."""
-    if isinstance(model, PowerLawModel):
-        spec = params.power_law
-        return [spec.amplitude, spec.alpha, spec.constant]
-    peaks = [getattr(params.peaks[peak], field) for peak in model.peaks for field in ("area", "centre", "fwhm")]
-    return [*peaks, *(Bounded() for _ in range(model.background_order + 1))]
+    return PeakModel(q, tuple(params.components), BACKGROUND_ORDERS[params.background],
+                     float(0.5 * (q.min() + q.max())))
 
 
 def parameter_arrays(params: FitParameters, model: CurveModel) -> tuple[np.ndarray, ...]:
     """Lower, upper, start (NaN: from the data) and vary, one entry per model parameter."""
-    specs = parameter_specs(params, model)
+    specs = [parameter_spec(name, params.model, params.peaks, params.power_law) for name in model.names]
     lower = np.array([-np.inf if s.min is None else s.min for s in specs])
     upper = np.array([np.inf if s.max is None else s.max for s in specs])
     start = np.array([np.nan if s.value is None else s.value for s in specs])
-    for option in ("pixel_fixed", "shared_shapes"):
-        unknown = [name for name in getattr(params, option) if name not in model.names]
-        if unknown and isinstance(model, PeakModel):
-            raise InputDataError(f"fit: parameter '{option}' names {unknown}, not parameters of the model "
-                                 f"{list(model.names)}")
     return lower, upper, start, np.array([s.vary for s in specs])
+
+
+def in_model(model: CurveModel, names: Iterable[str]) -> np.ndarray:
+    """[p] bool: which of the model's parameters are named (names of components left out are ignored)."""
+    return np.isin(model.names, list(names))
 
 
 def initial_values(model: CurveModel, start: np.ndarray, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -173,18 +161,21 @@ def initial_values(model: CurveModel, start: np.ndarray, values: np.ndarray, wei
     return linear_amplitudes(model, start, values, weights)
 
 
-
-def presence(model: CurveModel, params: np.ndarray, stderr: np.ndarray, sigmas: float) -> np.ndarray:
-    """[..., n_peaks] bool: the peak's area exceeds ``sigmas`` standard errors."""
+def presence(model: CurveModel, params: np.ndarray, stderr: np.ndarray, sigmas: float,
+             signed: bool = True) -> np.ndarray:
+    """[..., n_peaks] bool: the peak's area exceeds ``sigmas`` standard errors (``signed=False``: its magnitude
+    does, as for a hump that a background subtraction leaves negative)."""
     if not isinstance(model, PeakModel):
         return np.zeros((*params.shape[:-1], 0), dtype=bool)
     area = params[..., 0:3 * len(model.peaks):3]
     error = stderr[..., 0:3 * len(model.peaks):3]
     with np.errstate(invalid="ignore"):
-        return np.nan_to_num(area / error, nan=0.0) > sigmas
+        significance = np.nan_to_num(area / error, nan=0.0)
+    return (significance if signed else np.abs(significance)) > sigmas
 
 
 def parameter_units(model: CurveModel, intensity: str) -> dict[str, str]:
+    """The unit of every model parameter, given the curves' intensity unit."""
     if isinstance(model, PowerLawModel):
         return {"amplitude": f"{intensity} * (1/angstrom)^alpha", "alpha": "", "constant": intensity}
     units = {}
