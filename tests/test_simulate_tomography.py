@@ -9,7 +9,7 @@ import pytest
 from scipy.special import eval_legendre
 from skimage.registration import phase_cross_correlation
 
-from swaxs_plugins.simulate import harmonics, projector
+from swaxs_plugins.tomo import harmonics, projector
 from swaxs_plugins.simulate.tomography import (
     MAX_SHIFT_PX,
     measurement_geometry,

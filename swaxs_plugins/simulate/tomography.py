@@ -23,7 +23,7 @@ import hdf5plugin
 import numpy as np
 from tqdm import tqdm
 
-from swaxs_plugins.simulate import harmonics, projector
+from swaxs_plugins.tomo import harmonics, projector
 
 FIELD_OF_VIEW_MM = 1.0
 ENERGY_KEV = 13.2
