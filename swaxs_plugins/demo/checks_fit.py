@@ -49,7 +49,7 @@ def _waxs_rows(path: Path, true_d: np.ndarray, labels: list[str], true_onset: in
         entry = handle["waxs_fit"]
         d002, d002_error = entry["series/d002"][()], entry["series/d002_errors"][()]
         shift = entry["series/d002_shift"][()]
-        present = entry["maps/pseudo_metal_present/pseudo_metal_present"][()].astype(bool)
+        present = entry["maps/pseudo_metal_present/pseudo_metal_present"][()] == 1  # NaN: pixel not fitted
     rows = [Comparison(f"d002 {label} (electrode-averaged fit, {D002_SIGMAS:g} s.e.)", float(d002[k]),
                        float(true_d[k]), D002_SIGMAS * float(d002_error[k]), "angstrom")
             for k, label in enumerate(labels)]

@@ -12,7 +12,7 @@ from swaxs_plugins.steps.fit.solver import FitStatus, LMOptions, LMResult
 
 def solve_lmfit(model: CurveModel, start: np.ndarray, values: np.ndarray, weights: np.ndarray, lower: np.ndarray,
                 upper: np.ndarray, vary: np.ndarray, options: LMOptions) -> LMResult:
-    """One ``lmfit.minimize(method='leastsq')`` per curve; same inputs and result as :func:`batch_lm.solve`."""
+    """One ``lmfit.minimize(method='leastsq')`` per curve; same inputs and result as :func:`.solver.solve`."""
     n, n_params = start.shape
     out = {key: np.full((n, n_params) if key in ("params", "stderr") else n, np.nan)
            for key in ("params", "stderr", "chi2", "redchi")}

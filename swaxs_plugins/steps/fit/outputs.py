@@ -18,15 +18,14 @@ if TYPE_CHECKING:
 
 
 def region_presence(step: LmfitFit, maps: Mapping[str, np.ndarray]) -> np.ndarray:
-    """[scan, y, x, n_peaks]: a peak is present where its area is significant and the pixel is in the region.
+    """[scan, y, x, n_peaks]: 1 where a peak's area is significant, 0 where not, NaN outside the region.
 
     The model describes the region's material (hard carbon: 002, Na phases, binder on the liquid's
-    hump); outside it (collector, electrolyte, capillary glass) a peak fitted to other phases' humps
-    is no evidence of Na, so presence is asked of the region only, the same pixels the averaged fit
-    and the region means use.
+    hump); outside it (collector, electrolyte, capillary glass) the pixels are not fitted, so the
+    question is not asked there, and the map says so (NaN) rather than answering no.
     """
-    found = presence(step.model, maps["params"], maps["stderr"], step.params.presence_sigma)
-    return found & step.region[..., np.newaxis]
+    found = presence(step.model, maps["params"], maps["stderr"], step.params.presence_sigma).astype(float)
+    return np.where(step.region[..., np.newaxis], found, np.nan)
 
 
 def d002_values(centre: np.ndarray, centre_error: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,8 +49,9 @@ def write_fit_entry(entry: h5py.Group, step: LmfitFit, maps: Mapping[str, np.nda
     _write_maps(entry, step, maps, units)
     _write_averaged(entry, step, units)
     _write_series(entry, step, maps)
+    _write_quality(entry, step)
     write_nxdata(entry, "region", step.region.astype(np.int8), _map_axes(step.region.shape), signal_name="mask",
-                 long_name="pixels averaged (1) per scan", units="", interpretation="image")
+                 long_name="pixels averaged and fitted (1) per scan", units="", interpretation="image")
     entry.attrs["default"] = "series"
 
 
@@ -69,9 +69,12 @@ def _write_maps(entry: h5py.Group, step: LmfitFit, maps: Mapping[str, np.ndarray
     status["status"].attrs["flag_meanings"] = " | ".join(f"{int(s)}: {m}" for s, m in STATUS_MEANINGS.items())
     present = region_presence(step, maps)
     for i, peak in enumerate(getattr(step.model, "peaks", ())):
-        write_nxdata(group, f"{peak}_present", present[..., i].astype(np.int8), axes, signal_name=f"{peak}_present",
-                     long_name=f"{peak} area > {step.params.presence_sigma:g} standard errors, in the region",
+        write_nxdata(group, f"{peak}_present", present[..., i], axes, signal_name=f"{peak}_present",
+                     long_name=f"{peak} area > {step.params.presence_sigma:g} standard errors (NaN: not fitted)",
                      units="", interpretation="image")
+    write_nxdata(group, "poor_seed", maps["poor_seed"], axes, signal_name="poor_seed",
+                 long_name="1: started from a poor averaged fit (see quality) (NaN: not fitted)", units="",
+                 interpretation="image")
     if "c002_centre" in step.model.names:
         column = step.model.names.index("c002_centre")
         d, d_error = d002_values(maps["params"][..., column], maps["stderr"][..., column])
@@ -125,10 +128,31 @@ def series_values(step: LmfitFit, maps: Mapping[str, np.ndarray]) -> dict[str, A
         label = ("d002", "angstrom", "d002 = 2 pi / q002 of the region-averaged curve")
     else:
         label = ("alpha", "", "power-law exponent alpha of the region-averaged curve")
-    with np.errstate(invalid="ignore"):
-        region_mean = np.array([np.nanmean(np.where(step.region[s], pixels[s], np.nan)) for s in range(len(pixels))])
+    region_mean = np.array([finite_mean(pixels[s][step.region[s]]) for s in range(len(pixels))])
     return {"primary": averaged, "primary_errors": averaged_error, "name": label,
             f"{label[0]}_shift": averaged - averaged[0], f"{label[0]}_region_mean": region_mean,
             f"{label[0]}_region_mean_shift": region_mean - region_mean[0]}
 
 
+
+
+def finite_mean(values: np.ndarray) -> float:
+    """Mean of the finite values (NaN when there is none)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else np.nan
+
+
+def _write_quality(entry: h5py.Group, step: LmfitFit) -> None:
+    """Per scan: the averaged fit's problems, region pixels fitted, shares of failed and at-bound pixel fits."""
+    group = set_nx_class(entry.create_group("quality"), "NXcollection")
+    group["averaged_problems"] = np.array(step.averaged_problems, dtype=h5py.string_dtype())
+    group["averaged_problems"].attrs["long_name"] = "what makes each scan's averaged fit poor ('' when nothing)"
+    group["averaged_poor"] = np.array([bool(problem) for problem in step.averaged_problems], dtype=np.int8)
+    group["max_reduced_chi2"] = step.params.max_reduced_chi2
+    meanings = {"evaluated_pixels": "region pixels fitted",
+                "failed_pixels": "pixel fits that stopped at the iteration limit, failed or had no data (status 2-4)",
+                "failed_pixel_share": "failed_pixels / evaluated_pixels",
+                "at_bound_pixel_share": "share of pixel fits with a varied parameter at a bound (status 1)"}
+    for name, values in step.pixel_quality().items():
+        group[name] = values
+        group[name].attrs["long_name"] = meanings[name]
