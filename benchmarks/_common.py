@@ -3,6 +3,8 @@
 ``python benchmarks/NAME.py [--json PATH]`` prints a table and writes
 ``{"benchmark": NAME, "machine": ..., "cases": [{"name", "ours", "peer", "unit", "speedup", ...}]}``;
 ``speedup`` > 1 means ours is faster, and accuracy figures sit beside the timings in each case.
+Every benchmark also has a tiny size (its options) that ``tests/test_benchmarks.py`` runs, so that a
+benchmark which no longer runs on the current code fails the tests instead of going stale.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 
-def parse_args(name: str, description: str, extra: Sequence[tuple[str, dict[str, Any]]] = ()) -> argparse.Namespace:
-    """The shared command line (``--json PATH``) plus a benchmark's own options."""
+def parse_args(name: str, description: str, extra: Sequence[tuple[str, dict[str, Any]]] = (),
+               argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The shared command line (``--json PATH``) plus a benchmark's own options (``argv``: default sys.argv)."""
     parser = argparse.ArgumentParser(prog=f"benchmarks/{name}.py", description=description)
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON to this file")
     for flag, options in extra:
         parser.add_argument(flag, **options)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def machine() -> dict[str, Any]:

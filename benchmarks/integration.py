@@ -1,5 +1,8 @@
 """Benchmark: integrate 200 Pilatus 2M frames end to end (read, integrate, write NeXus).
 
+``--frames N --detector NAME`` choose the size, ``--executors`` which of ours run (the test suite's
+smoke run: 2 Pilatus 100K frames, serial and threads: a Dask cluster's start alone is ~20 s here).
+
 Ours: the integrate/pyfai step through the pipeline runner (serial, 2 threads, and a 2-worker Dask
 cluster with its start included; the fastest is "ours"). Peer: a plain loop over pyFAI ``integrate1d_ng``,
 reading each frame with h5py and writing the curves, at its default method (the signature's
@@ -28,16 +31,23 @@ from swaxs_plugins.core.registry import Registry
 
 NPT = 1000
 FRAMES_PATH = "/entry/data/data"
+#: Detectors the benchmark can use and the point of normal incidence (poni1, poni2 in m) on each.
+DETECTORS = {"Pilatus2M": (0.13, 0.12), "Pilatus100k": (0.015, 0.04)}
+#: Our executors: label in the report, and how to make one.
+EXECUTORS = {"serial": ("serial", lambda: SerialExecutor(progress=False)),
+             "threads2": ("threads, 2", lambda: ThreadExecutor(workers=2, progress=False)),
+             "dask2": ("dask, 2 workers", lambda: DaskExecutor(workers=2, progress=False))}
 
 
-def make_ai() -> AzimuthalIntegrator:
-    return AzimuthalIntegrator(detector=detector_factory("Pilatus2M"), dist=2.0, poni1=0.13, poni2=0.12,
+def make_ai(detector: str) -> AzimuthalIntegrator:
+    poni1, poni2 = DETECTORS[detector]
+    return AzimuthalIntegrator(detector=detector_factory(detector), dist=2.0, poni1=poni1, poni2=poni2,
                                wavelength=0.939e-10)
 
 
-def write_frames(path: Path, n: int) -> None:
+def write_frames(path: Path, n: int, detector: str) -> None:
     """n SAXS-like frames (a power law with a ring, Poisson noise, -1 in the module gaps)."""
-    ai = make_ai()
+    ai = make_ai(detector)
     shape = ai.detector.shape
     q = ai.qArray(shape)
     pattern = 5 + 2e3 * q.clip(0.05) ** -2 * 1e-2 + 300 * np.exp(-((q - 1.07) / 0.02) ** 2)
@@ -70,10 +80,11 @@ def run_ours(folder: Path, raw: Path, poni: Path, name: str, executor_factory) -
         return elapsed, handle["integrate/integrated/I"][()]
 
 
-def run_peer(folder: Path, raw: Path, n: int, method: tuple[str, str, str] | None) -> tuple[float, np.ndarray]:
+def run_peer(folder: Path, raw: Path, n: int, method: tuple[str, str, str] | None,
+             detector: str) -> tuple[float, np.ndarray]:
     """The plain loop a user writes: read a frame, integrate1d_ng, store the curve, write a file."""
     start = time.perf_counter()
-    ai = make_ai()
+    ai = make_ai(detector)
     curves, errors = [], []
     kwargs = {"unit": "q_A^-1", "error_model": "poisson", "dummy": -2, "delta_dummy": 1.5}
     if method is not None:
@@ -94,35 +105,41 @@ def max_relative_difference(ours: np.ndarray, peer: np.ndarray) -> float:
     return float(np.max(np.abs(ours[signal] / peer[signal] - 1)))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
+    """Run the comparison and report it; returns the report document."""
     args = parse_args("integration", __doc__.splitlines()[0],
-                      [("--frames", {"type": int, "default": 200, "help": "number of frames (default 200)"})])
-    n = args.frames
+                      [("--frames", {"type": int, "default": 200, "help": "number of frames (default 200)"}),
+                       ("--detector", {"choices": list(DETECTORS), "default": "Pilatus2M",
+                                       "help": "detector of the frames (default Pilatus2M)"}),
+                       ("--executors", {"default": ",".join(EXECUTORS),
+                                        "help": f"which of ours run, comma-separated (default {','.join(EXECUTORS)})"})],
+                      argv)
+    n, detector = args.frames, args.detector
+    chosen = args.executors.split(",")
+    if not chosen or not set(chosen) <= set(EXECUTORS):
+        raise SystemExit(f"--executors: choose from {list(EXECUTORS)}, got {args.executors!r}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         raw, poni = folder / "frames.h5", folder / "geometry.poni"
         with open(poni, "w") as handle:
-            PoniFile(data=make_ai()).write(handle)
-        write_frames(raw, n)
-        serial_time, ours = run_ours(folder, raw, poni, "serial", lambda: SerialExecutor(progress=False))
-        threads_time, ours_threads = run_ours(folder, raw, poni, "threads",
-                                              lambda: ThreadExecutor(workers=2, progress=False))
-        dask_time, ours_dask = run_ours(folder, raw, poni, "dask", lambda: DaskExecutor(workers=2, progress=False))
-        assert np.array_equal(ours, ours_threads, equal_nan=True) and np.array_equal(ours, ours_dask, equal_nan=True)
-        best, executor = min((serial_time, "serial"), (threads_time, "threads, 2"), (dask_time, "dask, 2 workers"))
-        default_time, default = run_peer(folder, raw, n, None)
-        csc_time, csc = run_peer(folder, raw, n, ("bbox", "csc", "cython"))
-    timings = {"ours_executor": executor, "ours_serial_fps": n / serial_time, "ours_threads2_fps": n / threads_time,
-               "ours_dask2_fps": n / dask_time}
+            PoniFile(data=make_ai(detector)).write(handle)
+        write_frames(raw, n, detector)
+        runs = {name: run_ours(folder, raw, poni, name, EXECUTORS[name][1]) for name in chosen}
+        ours = runs[chosen[0]][1]
+        assert all(np.array_equal(ours, curves, equal_nan=True) for _, curves in runs.values())
+        best, executor = min((elapsed, EXECUTORS[name][0]) for name, (elapsed, _) in runs.items())
+        default_time, default = run_peer(folder, raw, n, None, detector)
+        csc_time, csc = run_peer(folder, raw, n, ("bbox", "csc", "cython"), detector)
+    timings = {"ours_executor": executor, **{f"ours_{name}_fps": n / elapsed for name, (elapsed, _) in runs.items()}}
     cases = [
-        case(f"{n} Pilatus2M frames, {NPT} bins, end to end", n / best, n / default_time, "frames/s",
+        case(f"{n} {detector} frames, {NPT} bins, end to end", n / best, n / default_time, "frames/s",
              higher_is_better=True, peer_method="integrate1d_ng default method= ('bbox', 'csr', 'cython')",
              max_rel_diff=max_relative_difference(ours, default), **timings),
-        case(f"{n} Pilatus2M frames, {NPT} bins, vs (bbox, csc, cython)", n / best, n / csc_time, "frames/s",
+        case(f"{n} {detector} frames, {NPT} bins, vs (bbox, csc, cython)", n / best, n / csc_time, "frames/s",
              higher_is_better=True, peer_method="bbox, csc, cython (pyFAI's fastest CPU method here)",
              max_rel_diff=max_relative_difference(ours, csc), **timings),
     ]
-    report("integration", cases, args.json)
+    return report("integration", cases, args.json)
 
 
 if __name__ == "__main__":

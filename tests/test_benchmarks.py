@@ -1,0 +1,54 @@
+"""Benchmarks cannot rot: each one runs at a tiny size through its command line and computes its comparison.
+
+No timing is asserted (this machine's speed varies from run to run); what is checked is that the
+script runs on the current code and reports finite speeds and its accuracy figures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_benchmark(name: str, options: list[str], folder: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """``benchmarks/NAME.py OPTIONS --json FILE`` through its ``main`` (in this process: the libraries are
+    imported once); the document it wrote."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = folder / f"{name}.json"
+    returned = module.main([*options, "--json", str(path)])
+    document = json.loads(path.read_text())
+    assert document["cases"] == json.loads(json.dumps(returned["cases"], default=str))
+    return document
+
+
+def assert_comparisons(document: dict, benchmark: str, accuracy: tuple[str, ...]) -> None:
+    assert document["benchmark"] == benchmark and document["cases"]
+    for case in document["cases"]:
+        for field in ("ours", "peer", "speedup", *accuracy):
+            assert isinstance(case[field], float) and math.isfinite(case[field]), (field, case)
+        assert case["ours"] > 0 and case["peer"] > 0
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_fit_benchmark_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    document = run_benchmark("fit", ["--curves", "64", "--peer-curves", "4"], tmp_path, monkeypatch)
+    assert_comparisons(document, "fit", ("max_diff_in_lmfit_stderr", "ours_within_2_stderr_of_truth"))
+    [case] = document["cases"]
+    assert case["peer_curves_measured"] == 4 and sum(case["ours_status_counts"].values()) == 64
+    assert 0.0 <= case["ours_within_2_stderr_of_truth"] <= 1.0
+
+
+def test_integration_benchmark_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    document = run_benchmark("integration", ["--frames", "2", "--detector", "Pilatus100k",
+                                             "--executors", "serial,threads2"], tmp_path, monkeypatch)
+    assert_comparisons(document, "integration", ("max_rel_diff",))
+    assert {"ours_serial_fps", "ours_threads2_fps"} <= set(document["cases"][0])
