@@ -303,8 +303,8 @@ def test_d002_across_pseudo_metal_centres_and_amounts(tmp_path: Path, seed: int)
 
 
 @pytest.mark.parametrize("seed", seeds(1))
-def test_poor_averaged_fits_warn_naming_step_scan_and_parameter_and_flag_their_pixels(tmp_path: Path,
-                                                                                      seed: int) -> None:
+def test_poor_averaged_fits_warn_naming_step_scan_and_parameter_and_flag_their_pixels(
+        tmp_path: Path, seed: int, caplog: pytest.LogCaptureFixture) -> None:
     """A bound the 002 peak runs into, a model without the pseudo-metal the data hold, an iteration
     limit: each is a warning naming the step, the scan and what is wrong; that scan's pixels are flagged."""
     points = [(0.0, 2.17, 0.0), (1.0, 2.17, 0.0), (1.0, 2.12, 1e-4)]
@@ -313,14 +313,15 @@ def test_poor_averaged_fits_warn_naming_step_scan_and_parameter_and_flag_their_p
     path, context = run_fit(curves, {"peaks": {"c002": {"centre": {"min": 1.64}}}}, tmp_path)
     assert len(context.warnings) == 2, context.warnings
     for scan, warning in zip((1, 2), context.warnings):
-        assert warning.startswith(f"step 'fit', scan {scan}:") and "c002_centre at its lower bound 1.64" in warning
+        assert warning.startswith(f"scan {scan}:") and "c002_centre at its lower bound 1.64" in warning
+        assert f"step 'fit': {warning}" in caplog.text  # the log (and the run summary) names the step
     with h5py.File(path, "r") as handle:
         flags = handle["fit/maps/poor_seed/poor_seed"][()]
         assert handle["fit/quality/averaged_poor"][()].tolist() == [0, 1, 1]
     assert np.all(flags[0] == 0) and np.all(flags[1:] == 1)
 
     _, lacking = run_fit(curves, {"components": ["c002", "binder", "na_metal", "amorphous"]}, tmp_path)
-    assert [w.split(":")[0] for w in lacking.warnings] == ["step 'fit', scan 2"], lacking.warnings
+    assert [w.split(":")[0] for w in lacking.warnings] == ["scan 2"], lacking.warnings
     assert "above max_reduced_chi2 3" in lacking.warnings[0]
 
     _, stopped = run_fit(curves, {"max_iterations": 1}, tmp_path)
@@ -361,7 +362,7 @@ def test_bounded_areas_in_the_step_are_fitted_and_said(tmp_path: Path, seed: int
     assert len(context.warnings) == absent.sum()
 
 
-#: The fit steps as in the default operando pipeline (the snippet given in docs/steps/fit.md).
+#: The fit steps as in the default operando pipeline (swaxs_plugins/pipelines/operando.yaml).
 FIT_STEPS = """
   - id: waxs_fit_background
     kind: background
@@ -374,7 +375,7 @@ FIT_STEPS = """
   - id: saxs_fit
     kind: fit
     inputs: {curves: saxs_transmission, mask: map_masks}
-    params: {model: saxs_power_law, mask_name: electrode}
+    params: {model: saxs_power_law, mask_name: electrode, q_range: [0.01, 0.04]}
 """
 
 
