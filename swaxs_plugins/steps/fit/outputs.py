@@ -155,4 +155,4 @@ def _write_quality(entry: h5py.Group, step: LmfitFit) -> None:
                 "at_bound_pixel_share": "share of pixel fits with a varied parameter at a bound (status 1)"}
     for name, values in step.pixel_quality().items():
         group[name] = values
-        group[name].attrs["long_name"] = meanings[name]
+        group[name].attrs.update({"long_name": meanings[name], "units": ""})

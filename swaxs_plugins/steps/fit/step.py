@@ -72,7 +72,7 @@ class LmfitFit(Step):
         self.pixel_start, self.pixel_vary = self._pixel_starts()
         for scan, problem in enumerate(self.averaged_problems):
             if problem:
-                context.warn(f"step '{self.step_id}', {self.scan_labels[scan]}: averaged fit: {problem}; its "
+                context.warn(f"{self.scan_labels[scan]}: averaged fit: {problem}; its "
                              f"{self.region_pixels[scan].size} pixel fits are flagged in maps/poor_seed")
 
     def q_range(self) -> tuple[float, float]:
