@@ -177,13 +177,18 @@ def run(ctx: click.Context, pipeline: Path, executor: str, workers: int | None, 
     plan = check_pipeline(pipeline, registry)
     with make_executor(executor, workers=workers, scheduler=scheduler) as chosen:
         runs = run_pipeline(plan, registry, chosen, overwrite=overwrite)
+    _echo_runs(runs)
+    click.echo(f"wrote {plan.output}")
+
+
+def _echo_runs(runs: list[Any]) -> None:
+    """Every step's status and file, its quality figures and its warnings (the run summary)."""
     for step in runs:
         click.echo(f"  {step.step_id:<20} {step.status:<10} {step.path}")
         for name, value in step.summary.items():
             click.echo(f"      {name}: {value}")
         for warning in step.warnings:
             click.echo(f"      warning: {warning}")
-    click.echo(f"wrote {plan.output}")
 
 
 @main.command()
@@ -224,6 +229,7 @@ def demo(ctx: click.Context, outdir: Path, seed: int, executor: str, workers: in
     from swaxs_plugins.demo import format_table, run_demo
 
     report = run_demo(outdir, seed=seed, executor=executor, workers=workers, registry=_registry(ctx))
+    _echo_runs(report.runs)
     click.echo(format_table(report.comparisons))
     for result in report.validation:
         click.echo(f"NeXus {result.file}::{result.entry} [{result.definition}]: "

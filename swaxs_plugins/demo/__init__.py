@@ -14,7 +14,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from swaxs_plugins.core.executors import make_executor
-from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
+from swaxs_plugins.core.pipeline import StepRun, check_pipeline, run_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.demo.checks import Comparison, compare_all
 from swaxs_plugins.io.output import prepare_folder
@@ -32,6 +32,7 @@ class DemoReport:
     comparisons: list[Comparison]
     validation: list[ValidationReport]
     figures: list[Path]
+    runs: list[StepRun]
 
     @property
     def ok(self) -> bool:
@@ -58,10 +59,10 @@ def run_demo(outdir: Path, *, seed: int = 0, executor: str = "serial", workers: 
     registry = registry or Registry.discover()
     plan = check_pipeline(install_pipeline(DEFAULT_PIPELINE, outdir), registry)
     with make_executor(executor, workers=workers) as chosen:
-        run_pipeline(plan, registry, chosen, overwrite=True)
+        runs = run_pipeline(plan, registry, chosen, overwrite=True)
     comparisons = compare_all(plan, outdir / "truth")
     validation = [report for path in (*raw_files, plan.output) for report in validate_file(path)]
-    report = DemoReport(outdir, comparisons, validation, sorted(plan.steps_dir.glob("*.png")))
+    report = DemoReport(outdir, comparisons, validation, sorted(plan.steps_dir.glob("*.png")), runs)
     write_summary(outdir / "summary.json", comparisons)
     return report
 
