@@ -10,7 +10,8 @@ import pytest
 from conftest_operando import operando_run, run_step, step_ref  # noqa: F401  (fixture)
 from swaxs_plugins.core.errors import SwaxsError
 from swaxs_plugins.io.validation import validate_file
-from swaxs_plugins.steps.mask import RuleContext, RuleMask, distance_to, evaluate_rule, largest_component, read_masks
+from swaxs_plugins.rules import RuleContext, distance_to, evaluate_rule, largest_component
+from swaxs_plugins.steps.mask import RuleMask, read_masks
 
 
 def iou(a, b):
@@ -91,3 +92,16 @@ def test_fit_maps_can_be_referenced_by_path(operando_run, tmp_path):
     with h5py.File(out, "r") as handle:
         np.testing.assert_array_equal(handle["m/masks/pm/mask"][()],
                                       operando_run.truth["params"]["pseudo_metal_area"][4] > 1e-5)
+
+
+def test_the_rule_language_works_on_volumes():
+    """The same rules on a volume [z, y, x]: cubic elements and 26-connected components."""
+    volume = np.zeros((9, 9, 9))
+    volume[1:6, 1:6, 1:6] = 1.0          # a 5³ cube
+    volume[7, 7, 7] = volume[8, 8, 8] = 1.0  # two voxels touching at a corner only
+    context = RuleContext({"v": lambda: volume}, {})
+    assert evaluate_rule("largest(v > 0.5)", context).sum() == 125
+    assert evaluate_rule("erosion(v > 0.5, 1)", context).sum() == 27
+    assert evaluate_rule("v > 0.5 and not largest(v > 0.5)", context).sum() == 2
+    corner_pair = evaluate_rule("largest(v > 0.5 and not largest(v > 0.5))", context)
+    assert corner_pair.sum() == 2  # 26-connected: the corner-touching voxels are one component

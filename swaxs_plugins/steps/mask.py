@@ -1,7 +1,7 @@
 """The ``mask`` step, implementation ``rules`` (default): named map masks from rules in the pipeline.
 
 A rule is a Python-like expression over maps of the scan ``scan`` (default 0, the pristine scan),
-evaluated by a small whitelisting interpreter (no ``eval``):
+in the rule language of :mod:`swaxs_plugins.rules` (a small whitelisting interpreter, no ``eval``):
 
 - quantities: ``T`` (transmission input), ``intensity(q_min, q_max)`` (mean intensity of a q-range of
   whichever curves input covers it, 1/angstrom), ``fit('path/in/fit/entry')`` (a map [scan, y, x] or
@@ -17,25 +17,23 @@ An empty mask is an error naming it, unless ``allow_empty``.
 
 from __future__ import annotations
 
-import ast
-import operator
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
-
 import h5py
 import numpy as np
-from scipy import ndimage
 
 from swaxs_plugins import __version__
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
-from swaxs_plugins.core.step import InputSpec, Step, StepContext, StepOutputRef, StepParameters, parameter
+from swaxs_plugins.core.step import (
+    InputSpec,
+    Step,
+    StepContext,
+    StepOutputRef,
+    StepParameters,
+    parameter,
+)
 from swaxs_plugins.io.nexus import Axis, StepWriter, set_nx_class, write_nxdata
+from swaxs_plugins.rules import RuleContext, evaluate_rule
 from swaxs_plugins.steps.curves import covers, read_curves, region_mean, where
-
-COMPARE: dict[type, Callable[[Any, Any], Any]] = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt,
-                                                  ast.GtE: operator.ge}
 
 
 class MaskParameters(StepParameters):
@@ -45,117 +43,6 @@ class MaskParameters(StepParameters):
                                       min_length=1)
     scan: int = parameter(0, description="scan whose maps the rules are evaluated on (0: the first, pristine)")
     allow_empty: bool = parameter(False, description="accept a mask that selects no point")
-
-
-def square(radius: int) -> np.ndarray:
-    """A (2r+1)² square structuring element."""
-    return np.ones((2 * radius + 1, 2 * radius + 1), bool)
-
-
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 8-connected component of a mask (empty stays empty)."""
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
-    if count == 0:
-        return np.zeros_like(mask, bool)
-    sizes = ndimage.sum(mask, labels, index=np.arange(1, count + 1))
-    return labels == (1 + int(np.argmax(sizes)))
-
-
-def distance_to(mask: np.ndarray) -> np.ndarray:
-    """Euclidean distance (in scan points) of every point to the nearest point of the mask; inf if empty."""
-    if not mask.any():
-        return np.full(mask.shape, np.inf)
-    return ndimage.distance_transform_edt(~mask)
-
-
-MORPHOLOGY: dict[str, Callable[..., np.ndarray]] = {
-    "opening": lambda m, r=1: ndimage.binary_opening(m, square(int(r)), border_value=0),
-    "closing": lambda m, r=1: ndimage.binary_closing(np.pad(m, int(r), mode="edge"), square(int(r)))[
-        int(r):-int(r), int(r):-int(r)],
-    "dilation": lambda m, r=1: ndimage.binary_dilation(m, square(int(r))),
-    "erosion": lambda m, r=1: ndimage.binary_erosion(m, square(int(r)), border_value=1),
-    "largest": lambda m: largest_component(m),
-    "distance": lambda m: distance_to(m),
-}
-
-
-@dataclass
-class RuleContext:
-    """What a rule may refer to: quantities (maps [y, x]) and masks built so far."""
-
-    quantities: Mapping[str, Callable[..., np.ndarray]]
-    masks: dict[str, np.ndarray]
-
-
-def evaluate_rule(rule: str, context: RuleContext) -> np.ndarray:
-    """Evaluate a mask rule to a boolean map; a SwaxsError names what is wrong in the rule."""
-    try:
-        tree = ast.parse(rule, mode="eval")
-    except SyntaxError as error:
-        raise SwaxsError(f"rule '{rule}' is not an expression ({error.msg})") from error
-    result = _evaluate(tree.body, context, rule)
-    if not isinstance(result, np.ndarray) or result.dtype != bool:
-        raise SwaxsError(f"rule '{rule}' gives a number map, not a mask: compare it (e.g. '... > 0.5')")
-    return result
-
-
-def _evaluate(node: ast.AST, context: RuleContext, rule: str) -> Any:
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
-        return node.value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return -_evaluate(node.operand, context, rule)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        return ~_as_mask(_evaluate(node.operand, context, rule), rule)
-    if isinstance(node, ast.BoolOp):
-        values = [_as_mask(_evaluate(v, context, rule), rule) for v in node.values]
-        return np.logical_and.reduce(values) if isinstance(node.op, ast.And) else np.logical_or.reduce(values)
-    if isinstance(node, ast.Compare) and all(type(op) in COMPARE for op in node.ops):
-        return _compare(node, context, rule)
-    if isinstance(node, ast.Name):
-        return _name(node.id, context, rule)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
-        args = [_evaluate(a, context, rule) for a in node.args]
-        return _call(node.func.id, args, context, rule)
-    raise SwaxsError(f"rule '{rule}': '{ast.unparse(node)}' is not allowed (use T, intensity(), fit(), mask names, "
-                     f"< <= > >=, and/or/not, {', '.join(MORPHOLOGY)})")
-
-
-def _compare(node: ast.Compare, context: RuleContext, rule: str) -> np.ndarray:
-    left = _evaluate(node.left, context, rule)
-    result = None
-    for op, comparator in zip(node.ops, node.comparators):
-        right = _evaluate(comparator, context, rule)
-        with np.errstate(invalid="ignore"):
-            part = np.asarray(COMPARE[type(op)](left, right))
-        result = part if result is None else result & part
-        left = right
-    return result
-
-
-def _name(name: str, context: RuleContext, rule: str) -> np.ndarray:
-    if name in context.masks:
-        return context.masks[name]
-    if name in context.quantities:
-        return context.quantities[name]()
-    raise SwaxsError(f"rule '{rule}': unknown name '{name}' (known: {', '.join([*context.quantities, *context.masks])})")
-
-
-def _call(name: str, args: list[Any], context: RuleContext, rule: str) -> np.ndarray:
-    function = MORPHOLOGY.get(name) or context.quantities.get(name)
-    if function is None:
-        raise SwaxsError(f"rule '{rule}': unknown function '{name}'")
-    if name in MORPHOLOGY:
-        args = [_as_mask(args[0], rule), *args[1:]] if args else args
-    try:
-        return function(*args)
-    except TypeError as error:
-        raise SwaxsError(f"rule '{rule}': {name}() called with wrong arguments ({error})") from error
-
-
-def _as_mask(value: Any, rule: str) -> np.ndarray:
-    if not isinstance(value, np.ndarray) or value.dtype != bool:
-        raise SwaxsError(f"rule '{rule}': 'and', 'or', 'not' and morphology need masks, got a {type(value).__name__}")
-    return value
 
 
 class RuleMask(Step):
