@@ -62,6 +62,7 @@ def write_scans(folder: Path) -> tuple[list[Path], np.ndarray, np.ndarray]:
             handle["/entry/diode"] = monitor * 0.4
             handle["/entry/scan_shape"] = np.array(SCAN_SHAPE)
             handle["/entry/start_time"] = 1.7e9 + 600.0 * scan
+            handle["/entry/rotation"] = 7.5 * scan
         paths.append(path)
         stacks.append(frames)
         monitors.append(monitor)
@@ -80,7 +81,8 @@ def pipeline_text(name: str, paths: list[Path], poni: Path, *, frames: str = "/e
         name: {name}
         inputs:
           scans: {{files: [{", ".join(str(p) for p in paths)}], frames: "{frames}", monitor: /entry/monitor,
-                   diode: /entry/diode, scan_shape: /entry/scan_shape, timestamp: /entry/start_time}}
+                   diode: /entry/diode, scan_shape: /entry/scan_shape, timestamp: /entry/start_time,
+                   rotation_angle: /entry/rotation}}
         output: {name}/out.nxs
         steps:
           - {{id: integrate, kind: integrate, inputs: {{scans: scans}},
@@ -140,6 +142,22 @@ def test_intensities_and_errors_equal_pyfai(scans, segments):
         assert np.isnan(ours[index][~signal]).all()
         checked += signal.sum()
     assert checked > 500
+
+
+def test_each_scans_angle_reaches_the_projections_layout(scans):
+    """A tomography's scans carry their rotation angle (one number per file) into the step's entry,
+    where the projections reader finds it; a missing tilt angle is 0."""
+    from swaxs_plugins.core.step import StepOutputRef
+    from swaxs_plugins.data.projections import read_projections
+
+    [projections] = read_projections(StepOutputRef("integrate", "integrate", scans["serial"], "integrate"))
+    np.testing.assert_array_equal(projections.rotation, 7.5 * np.arange(N_SCANS))
+    np.testing.assert_array_equal(projections.tilt, np.zeros(N_SCANS))
+    assert projections.raster_shape == SCAN_SHAPE and not projections.transmission_corrected
+    with h5py.File(scans["serial"], "r") as handle:
+        curves = handle["integrate/maps/curves/I"][()]
+        assert handle["integrate/scans/rotation_angle"].attrs["units"] == "deg"
+    np.testing.assert_array_equal(projections.intensity, curves)
 
 
 def test_integrate_frames_matches_pyfai_engine_and_chi_convention(scans):

@@ -269,10 +269,10 @@ def _check_inputs(step: StepConfig, step_class: type[Step], config: PipelineConf
         if spec is None:
             problems.append(f"{where}: this step takes no input '{name}'; it takes {', '.join(step_class.inputs) or 'none'}")
         elif reference in config.inputs:
-            if spec.source != "raw":
+            if spec.source == "step":
                 problems.append(f"{where}: '{reference}' is a raw input, but this input needs an earlier step's output")
         elif reference in earlier:
-            if spec.source != "step":
+            if spec.source == "raw":
                 problems.append(f"{where}: '{reference}' is a step, but this input needs a raw input")
             elif spec.step_kinds and earlier[reference] not in spec.step_kinds:
                 problems.append(f"{where}: step '{reference}' is a {earlier[reference]} step; "

@@ -47,7 +47,8 @@ def parameter_units(model: type[StepParameters]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class InputSpec:
-    """An input a step needs: a raw source (``raw``) or an earlier step's output (``step``)."""
+    """An input a step needs: a raw source (``raw``), an earlier step's output (``step``), or either
+    (``any``: the step gets a :class:`~swaxs_plugins.io.raw.RawSource` or a :class:`StepOutputRef`)."""
 
     description: str
     source: str = "step"

@@ -29,6 +29,7 @@ class RawSource(BaseModel):
 
     ``files`` are HDF5/NeXus files (with ``frames`` the dataset of frames [n, rows, cols]) or image
     files fabio reads (TIFF with Pilatus header, EDF, CBF, ...), forming one series in that order.
+    ``rotation_angle`` and ``tilt_angle`` name each file's angle [deg] of a tomography projection.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -40,6 +41,7 @@ class RawSource(BaseModel):
     positions: dict[str, str] = {}
     scan_shape: str | list[int] | None = None
     rotation_angle: str | None = None
+    tilt_angle: str | None = None
     timestamp: str | None = None
 
 

@@ -211,12 +211,32 @@ def per_frame(source: RawSource, dataset: str | None, layout: ScanLayout, field:
     return np.concatenate(values)
 
 
-def timestamps(source: RawSource, layout: ScanLayout) -> np.ndarray | None:
-    """The timestamp dataset of each scan file (one value per scan or per frame), stacked [n_scans, ...]."""
-    if source.timestamp is None:
-        return None
-    values = [np.asarray(read_dataset(f.path, source.timestamp)) for f in layout.files]
-    if len({v.shape for v in values}) > 1:
-        raise InputDataError(f"input 'scans': '{source.timestamp}' (field 'timestamp') differs in shape between files")
-    stacked = np.stack(values)
-    return stacked.astype(np.float64) if stacked.dtype.kind in "biuf" else stacked.astype(h5py.string_dtype())
+ANGLE_FIELDS = ("rotation_angle", "tilt_angle")
+
+
+def scan_records(source: RawSource, layout: ScanLayout) -> dict[str, np.ndarray]:
+    """Per scan file what later steps need beside the curves: ``timestamp`` (one value per scan or
+    per frame, stacked [n_scans, ...]) and the projection angles ``rotation_angle``, ``tilt_angle``
+    [deg, one per scan] of a tomography, each where the raw source names its dataset."""
+    records = {}
+    if source.timestamp is not None:
+        values = [np.asarray(read_dataset(f.path, source.timestamp)) for f in layout.files]
+        if len({v.shape for v in values}) > 1:
+            raise InputDataError(f"input 'scans': '{source.timestamp}' (field 'timestamp') differs in shape between "
+                                 "files")
+        stacked = np.stack(values)
+        records["timestamp"] = stacked.astype(np.float64) if stacked.dtype.kind in "biuf" else \
+            stacked.astype(h5py.string_dtype())
+    for name in ANGLE_FIELDS:
+        dataset = getattr(source, name)
+        if dataset is not None:
+            records[name] = np.array([_one_angle(f.path, dataset, name) for f in layout.files])
+    return records
+
+
+def _one_angle(path: Path, dataset: str, field: str) -> float:
+    values = np.ravel(read_dataset(path, dataset))
+    if values.size != 1 or values.dtype.kind not in "iuf":
+        raise InputDataError(f"{path}: '{dataset}' (field '{field}') holds {values.size} values of type "
+                             f"{values.dtype}; a scan's angle is one number [deg]")
+    return float(values[0])

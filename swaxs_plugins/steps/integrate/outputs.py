@@ -32,7 +32,7 @@ INTENSITY_UNITS = "arbitrary units"
 def write_integrated(entry: h5py.Group, params: IntegrateParameters, geometry: Mapping[str, Any], binning: Binning,
                      one_d: BatchResult, segment_binning: Binning | None, segments: BatchResult | None,
                      layout: ScanLayout, monitor: np.ndarray | None, diode: np.ndarray | None,
-                     timestamps: np.ndarray | None, integrated_pixels: int) -> None:
+                     scan_records: Mapping[str, np.ndarray], integrated_pixels: int) -> None:
     """Everything after the NXprocess: NXazint1d fields and NXdata, the NXazint2d sub-entry for segments,
     the per-frame monitor/diode, the scans' files and timestamps, and the map views (entry @default),
     among them the invalid pixels of each frame (out of ``integrated_pixels``).
@@ -53,7 +53,7 @@ def write_integrated(entry: h5py.Group, params: IntegrateParameters, geometry: M
             sub["monitor"] = entry["monitor"]
         _azint_nxdata(sub, params.unit, segment_binning, segments, segmented=True)
         sub.attrs["default"] = "integrated"
-    _write_scans(entry, layout, timestamps)
+    _write_scans(entry, layout, scan_records)
     _write_maps(entry, params, binning, layout, one_d, segment_binning, segments)
     _write_invalid_pixels(entry["maps"], layout, one_d, integrated_pixels)
     entry.attrs["default"] = "maps"
@@ -118,14 +118,17 @@ def _field(group: h5py.Group, name: str, values: np.ndarray, units: str, long_na
     group[name].attrs["long_name"] = long_name
 
 
-def _write_scans(entry: h5py.Group, layout: ScanLayout, timestamps: np.ndarray | None) -> None:
-    """Which file each scan came from, the scan shape and the scans' timestamps, for later steps."""
+def _write_scans(entry: h5py.Group, layout: ScanLayout, records: Mapping[str, np.ndarray]) -> None:
+    """Which file each scan came from, the scan shape, and the scans' timestamps and projection
+    angles (deg) where the raw source gave them, for later steps."""
     scans = set_nx_class(entry.create_group("scans"), "NXcollection")
     scans["file_name"] = np.array([str(f.path) for f in layout.files], dtype=h5py.string_dtype())
     scans["scan_shape"] = np.asarray(layout.scan_shape, dtype=np.int64)
     scans["points"] = np.int64(layout.points)
-    if timestamps is not None:
-        scans["timestamp"] = timestamps
+    for name, values in records.items():
+        scans[name] = values
+        if name.endswith("_angle"):
+            scans[name].attrs["units"] = "deg"
 
 
 def _map_axes(layout: ScanLayout) -> list[Axis]:

@@ -48,7 +48,7 @@ from swaxs_plugins.io.nexus import StepWriter
 from swaxs_plugins.io.output import prepare_output
 from swaxs_plugins.io.raw import RawSource
 from swaxs_plugins.steps.integrate.inputs import (check_radial_range, load_geometry, make_integrator, per_frame,
-                                                  read_mask, scan_layout, static_mask, timestamps, with_orientation)
+                                                  read_mask, scan_layout, scan_records, static_mask, with_orientation)
 from swaxs_plugins.steps.integrate.outputs import write_integrated
 from swaxs_plugins.steps.integrate.engine import (BatchResult, Binning, SparseIntegrator, Validity,
                                                     integrate_with_pyfai, resolve_method)
@@ -172,7 +172,7 @@ class PyFAIIntegrate(Step):
         self._building = threading.Lock()
 
     def setup(self, context: StepContext) -> None:
-        """Read the geometry, mask, scan layout, monitor, diode and timestamps; check them against the frames."""
+        """Read the geometry, mask, scan layout, monitor, diode, timestamps and angles; check them against the frames."""
         p = self.params
         source: RawSource = context.inputs["scans"]
         self.source = source
@@ -188,7 +188,7 @@ class PyFAIIntegrate(Step):
         check_radial_range(ai, self.layout.frame_shape, self.mask, p.unit, p.radial_range)
         self.monitor = per_frame(source, source.monitor, self.layout, "monitor")
         self.diode = per_frame(source, source.diode, self.layout, "diode")
-        self.timestamps = timestamps(source, self.layout)
+        self.scan_records = scan_records(source, self.layout)
         self._blocks = [Block(i, r.start, r.stop) for i in range(len(self.layout.files))
                         for r in chunk_ranges(self.layout.points, p.block_frames)]
         for segments in {0, p.segments}:  # built once here, then shipped to workers instead of rebuilt there
@@ -267,7 +267,7 @@ class PyFAIIntegrate(Step):
         segment_binning = results[0][1].binning if self.params.segments else None
         self.invalid_counts = (one_d.invalid_pixels, one_d.infinite_pixels)  # reported by run()
         write_integrated(writer.entry, self.params, self.geometry, binning, one_d, segment_binning, two_d,
-                         self.layout, self.monitor, self.diode, self.timestamps, self.integrator(0).pixels)
+                         self.layout, self.monitor, self.diode, self.scan_records, self.integrator(0).pixels)
 
     def run(self, context: StepContext, writer: StepWriter) -> None:
         """The base run (setup, blocks, finalize), then the invalid-pixel counts into the context's report."""
