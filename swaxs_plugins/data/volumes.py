@@ -65,7 +65,11 @@ def voxel_axes(volume: Volume) -> list[Axis]:
 
 def write_volumes(entry: h5py.Group, volumes: Sequence[Volume], units: str) -> h5py.Group:
     """``<entry>/volumes/<sample>/`` for every sample (module docstring)."""
-    collection = set_nx_class(entry.require_group(VOLUMES), "NXcollection")
+    # Creation order is tracked so that samples come back in the order they were written (h5py lists the
+    # groups of a plain group alphabetically).
+    existing = entry.get(VOLUMES)
+    collection = set_nx_class(existing if existing is not None else entry.create_group(VOLUMES, track_order=True),
+                              "NXcollection")
     for volume in volumes:
         group = set_nx_class(collection.create_group(volume.name), "NXcollection")
         axes = voxel_axes(volume)
@@ -90,7 +94,8 @@ def write_volumes(entry: h5py.Group, volumes: Sequence[Volume], units: str) -> h
 
 
 def read_volumes(ref: StepOutputRef) -> list[Volume]:
-    """Every sample's volume an earlier step wrote; an error names file, dataset and step if absent."""
+    """Every sample's volume an earlier step wrote, in the order written; an error names file, dataset and
+    step if absent."""
     with h5py.File(ref.path, "r") as handle:
         collection = handle[ref.entry].get(VOLUMES)
         if not isinstance(collection, h5py.Group) or not len(collection):
