@@ -272,12 +272,29 @@ def simulate_operando_command(outdir: Path, seed: int, scale: str) -> None:
 
 @simulate.command("tomography")
 @_simulation_options
-def simulate_tomography_command(outdir: Path, seed: int, scale: str) -> None:
-    """Segmented SAXS projections of an electrode (tensor tomography), with known misalignments."""
+@click.option("--samples", "samples", multiple=True, metavar="NAME[,NAME...]",
+              help="Samples to simulate, one file each named after it: electrode (anisotropic, the default), "
+                   "low_sodiation, high_sodiation (isotropic ex-situ samples). Repeatable or comma-separated.")
+@click.option("--raw", is_flag=True, help="Write raw scans (detector frames, one scan per projection, 16³ voxels, "
+                                          "24 projections) instead of segmented projections.")
+@click.option("--anisotropy", type=click.FloatRange(min=0.0), default=None,
+              help="Factor on the fibre anisotropy of every sample (default: each sample's own, 1 or 0).")
+def simulate_tomography_command(outdir: Path, seed: int, scale: str, samples: tuple[str, ...], raw: bool,
+                                anisotropy: float | None) -> None:
+    """SAXS tomography of hard-carbon electrodes with known misalignments: segmented projections, or raw scans."""
+    from functools import partial
+
     from swaxs_plugins.simulate import simulate_tomography
 
-    files = _simulated(simulate_tomography, outdir, seed, scale)
-    click.echo(f"projections: {files.projections}\ntruth:       {files.truth}")
+    names = [name.strip() for value in samples for name in value.split(",") if name.strip()] or None
+    files = _simulated(partial(simulate_tomography, samples=names, raw=raw, anisotropy=anisotropy), outdir, seed,
+                       scale)
+    for sample in files.samples:
+        written = sample.projections or f"{sample.scans[0].parent} ({len(sample.scans)} scans)"
+        click.echo(f"{sample.name:<15} {written}\n{'':<15} truth {sample.truth}")
+    for label, path in (("empty beam", files.empty), ("mask", files.mask), ("true PONI", files.poni)):
+        if path is not None:
+            click.echo(f"{label:<15} {path}")
 
 
 def _simulated(simulator: Any, outdir: Path, seed: int, scale: str) -> Any:
