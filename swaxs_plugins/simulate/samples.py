@@ -12,8 +12,9 @@ samples differ in how the amplitudes A_k vary in space and in how anisotropic th
 - ``low_sodiation`` and ``high_sodiation`` (ex-situ samples for scalar tomography): a degree of
   sodiation x lowers the mean micropore amplitude by 35 % · x (DESIGN.md §1) and raises the
   Porod (SEI) amplitude by 30 % · x, and the micropore amplitude varies more in space at high
-  sodiation (a field normalised to the stated relative standard deviation over the electrode, so
-  that the order of the two samples' histogram widths holds for every seed); isotropic
+  sodiation (a field normalised to the stated relative standard deviation over the voxels fully
+  inside the electrode, so that the order of the two samples' histogram widths holds for every
+  seed); isotropic
   (anisotropy 0), because a scalar reconstruction from segment means is exact only for an
   isotropic sample (Funk–Hecke, docs/simulation_tomography.md).
 """
@@ -51,8 +52,9 @@ class SampleDefinition:
 
     ``stream`` keys the sample's random streams (None: the default electrode's, as before named
     samples existed); ``spreads`` are the relative standard deviations of the Porod and micropore
-    amplitude fields; ``normalised``: the fields are scaled to exactly these over the electrode
-    (else a raw field of unit variance over the whole cube); ``anisotropy`` multiplies every β_ℓ.
+    amplitude fields; ``normalised``: the fields are scaled to exactly these over the voxels fully
+    inside the electrode (else a raw field of unit variance over the whole cube); ``anisotropy``
+    multiplies every β_ℓ.
     """
 
     name: str
@@ -178,18 +180,19 @@ def smooth_field(points: np.ndarray, rng: np.random.Generator, n_waves: int = 6)
     return np.cos(2 * np.pi * points @ frequencies.T + phases).sum(axis=1) * np.sqrt(2 / n_waves)
 
 
-def relative_amplitudes(sample: SampleDefinition, points_mm: np.ndarray, electrode: np.ndarray,
+def relative_amplitudes(sample: SampleDefinition, points_mm: np.ndarray, interior: np.ndarray,
                         rng: np.random.Generator) -> np.ndarray:
     """A_k / nominal [n, 3] per voxel: level × max(1 + spread × field, 0.2), the flat term constant.
 
     A ``normalised`` sample's fields are first scaled to zero mean and unit standard deviation
-    over the ``electrode`` voxels, so its spreads are the fields' exact relative spreads there.
+    over the ``interior`` voxels, so its spreads are the fields' exact relative spreads there
+    (up to the clipping, which a field 2.3 standard deviations below its mean needs).
     """
     columns = []
     for level, spread in zip(sample.levels[:2], sample.spreads):
         field = smooth_field(points_mm, rng)
         if sample.normalised:
-            field = (field - field[electrode].mean()) / field[electrode].std()
+            field = (field - field[interior].mean()) / field[interior].std()
         columns.append(level * np.clip(1 + spread * field, 0.2, None))
     return np.stack(columns + [np.full(len(points_mm), sample.levels[2])], axis=1)
 
@@ -205,7 +208,7 @@ def make_phantom(n_voxels: int, q: np.ndarray, curves: np.ndarray, ell_max: int,
     voxel_size = FIELD_OF_VIEW_MM / n_voxels
     cap, pin, sphere_centre = electrode_fractions(n_voxels)
     centres = projector.voxel_centres(cap.shape)
-    relative = relative_amplitudes(sample, centres * voxel_size, cap.ravel() >= ELECTRODE_FRACTION, rng)
+    relative = relative_amplitudes(sample, centres * voxel_size, cap.ravel() >= 1.0, rng)  # fully hard carbon
     amplitude = relative * np.asarray(counts_per_mm) * cap.reshape(-1, 1)
     radial = centres - sphere_centre
     orientation = radial / np.linalg.norm(radial, axis=1, keepdims=True)
