@@ -69,7 +69,7 @@ class Projections:
         n = self.intensity.shape[0]
         if self.rotation.shape != (n,) or self.tilt.shape != (n,):
             raise InputDataError(f"{self.source}: {n} projections but {self.rotation.size} rotation and "
-                                 f"{self.tilt.size} tilt angles")
+                                 f"{self.tilt.size} tilt angles (datasets rotation_angle, tilt_angle)")
         if self.shifts is None:
             object.__setattr__(self, "shifts", np.zeros((n, 2)))
 
