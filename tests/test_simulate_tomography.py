@@ -464,13 +464,15 @@ def test_bad_arguments_are_named(tmp_path):
         simulate_tomography(tmp_path / "a", samples=["low_sodiation", "medium_sodiation"])
     with pytest.raises(ValueError, match="distinct"):
         simulate_tomography(tmp_path / "b", samples=["low_sodiation", "low_sodiation"])
+    with pytest.raises(ValueError, match="anisotropy 5 makes the orientation distribution negative"):
+        simulate_tomography(tmp_path / "d", anisotropy=5.0)
     with pytest.raises(ValueError, match="scale must be 'small'.*raw=True"):
         simulate_tomography(tmp_path / "c", raw=True, scale="paper")
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(ValueError, match=f"{blocker / 'sub'}.*outdir"):
         simulate_tomography(blocker / "sub", samples=["low_sodiation"])
-    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+    assert not any((tmp_path / name).exists() for name in "abcd")
 
 
 def test_the_command_names_a_bad_sample(tmp_path):

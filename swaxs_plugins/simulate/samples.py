@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from swaxs_plugins.tomo import harmonics, projector
 
@@ -71,10 +72,19 @@ class SampleDefinition:
         return (1.0 + POROD_GAIN_ON_SODIATION * self.sodiation, 1.0 - MICROPORE_LOSS_ON_SODIATION * self.sodiation,
                 1.0)
 
-    def betas(self, anisotropy: float | None = None) -> dict[int, float]:
-        """The fibre β_ℓ of this sample (``anisotropy`` replaces the sample's own factor when given)."""
+    def betas(self, ell_max: int, anisotropy: float | None = None) -> dict[int, float]:
+        """The fibre β_ℓ of this sample (``anisotropy`` replaces the sample's own factor when given);
+        a ValueError names 'anisotropy' when it makes f negative in some direction (truncated at ell_max)."""
         factor = self.anisotropy if anisotropy is None else anisotropy
-        return {ell: factor * beta for ell, beta in FIBRE_BETAS.items()}
+        betas = {ell: factor * beta for ell, beta in FIBRE_BETAS.items()}
+        cosines = np.linspace(-1.0, 1.0, 2001)
+        lowest = (1 + sum(beta * special.eval_legendre(ell, cosines) for ell, beta in betas.items()
+                          if ell <= ell_max)).min()
+        if factor < 0 or lowest < 0:
+            why = "is negative" if factor < 0 else f"makes the orientation distribution negative (min f = {lowest:.3g})"
+            raise ValueError(f"anisotropy {factor:g} {why} (parameter 'anisotropy'); 0 is isotropic, 1 the "
+                             "electrode's")
+        return betas
 
 
 SAMPLES = {
@@ -212,7 +222,7 @@ def make_phantom(n_voxels: int, q: np.ndarray, curves: np.ndarray, ell_max: int,
     amplitude = relative * np.asarray(counts_per_mm) * cap.reshape(-1, 1)
     radial = centres - sphere_centre
     orientation = radial / np.linalg.norm(radial, axis=1, keepdims=True)
-    betas = sample.betas(anisotropy)
+    betas = sample.betas(ell_max, anisotropy)
     coefficients = harmonics.fibre_coefficients(orientation, betas, ell_max)
     return Phantom(
         hard_carbon_fraction=cap,

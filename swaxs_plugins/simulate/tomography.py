@@ -60,6 +60,8 @@ DIODE_I0_COUNTS = 1.0e6
 """Photons reaching the diode per raster point without sample: transmission noise level."""
 COUNTS_UNITS = "counts/mm"
 RAW_UNITS = "1/mm (per I0 count and unit relative solid angle)"
+EMPTY_STREAM = 99
+"""The raw form's empty-beam noise draws from SeedSequence(seed, spawn_key=(EMPTY_STREAM,))."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,8 @@ def simulate_tomography(
     if raw and scale != "small":
         raise ValueError(f"the raw form has one size (16³ voxels, 24 projections); scale must be 'small', "
                          f"got scale={scale!r} with raw=True")
+    for sample in definitions:  # checked before anything is written
+        sample.betas((raw_form.RAW_SCALE if raw else sizes).ell_max, anisotropy)
     outdir = prepare_outdir(outdir)
     (outdir / "truth").mkdir(exist_ok=True)
     options = {"seed": seed, "noise": noise, "misalign": misalign, "anisotropy": anisotropy}
@@ -204,7 +208,7 @@ def _simulate_raw(outdir: Path, definitions: Sequence[SampleDefinition], *, seed
                       "integrate": json.dumps({**raw_form.INTEGRATE, "mask": "tomo_raw/mask_saxs.edf"})}
         write_truth(path, phantom, arrays, attributes, geometry.detector_shape, RAW_UNITS)
         written.append(TomographySample(sample.name, path, scans=scans))
-    reference_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(99,)))
+    reference_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(EMPTY_STREAM,)))
     empty, mask, poni = raw_form.write_reference_files(folder, outdir / "truth", detector, sizes.raster,
                                                        FIELD_OF_VIEW_MM / sizes.n_voxels, reference_rng, noise)
     return TomographyFiles(tuple(written), empty=empty, mask=mask, poni=poni)
