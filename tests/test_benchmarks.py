@@ -61,3 +61,9 @@ def test_reconstruction_benchmark_runs(tmp_path: Path, monkeypatch: pytest.Monke
     assert {c["name"] for c in document["cases"]} >= {"ball 12³, FBP, vs scikit-image",
                                                      "ball 12³, SIRT 2 it. vs SART 1 it., vs scikit-image"}
     assert all(c["ours_rel_rmse"] < 0.15 for c in document["cases"])  # measured 0.09 (FBP), 0.08 (SIRT)
+
+
+def test_alignment_benchmark_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    document = run_benchmark("alignment", ["--voxels", "12", "--projections", "18"], tmp_path, monkeypatch)
+    assert_comparisons(document, "alignment", ("ours_residual_px", "peer_residual_px", "unaligned_residual_px"))
+    assert document["cases"][0]["unaligned_residual_px"] > 0.5
