@@ -119,6 +119,25 @@ def test_the_skimage_engine_gives_the_density_in_the_raster_centre(tmp_path: Pat
         np.testing.assert_allclose(values, values[::-1, ::-1], atol=0.02, err_msg=method)
 
 
+def test_an_earlier_steps_projections_give_the_same_volume_as_the_raw_file(tmp_path: Path) -> None:
+    """The projections layout (what align writes) read back through a step reference: the same volume, the
+    intensity units carried from the written dataset."""
+    from conftest_operando import step_ref
+    from swaxs_plugins.data import projections
+
+    raw = write_projections(tmp_path / "disc.nxs", chords(12, 4.0, 2, ball=False))
+    with h5py.File(tmp_path / "aligned.nxs", "w") as handle:
+        samples = projections.read_projections(RawSource(files=[raw], frames=RAW_FRAMES))
+        projections.write_projections(handle.create_group("aligned"), samples, intensity_units="photons")
+    output = run_step(ScalarReconstruction, {}, {"projections": step_ref(tmp_path / "aligned.nxs", "aligned", "align")},
+                      tmp_path / "from_step.nxs", "recon")
+    _, direct = reconstruct(tmp_path, raw, {})
+    [volume] = read_volumes(step_ref_of(output))
+    np.testing.assert_allclose(volume.intensity, direct.intensity, rtol=1e-5, atol=1e-3)
+    with h5py.File(output, "r") as handle:
+        assert handle["recon/volumes/disc/intensity/I"].attrs["units"] == "photons/mm"
+
+
 def test_fbp_errors_are_the_propagated_projection_errors() -> None:
     """Var f = Σ Δθ² C² σ² against 2000 noisy FBPs (Monte Carlo: 3 % per voxel): median ratio within 2 %."""
     rng = np.random.default_rng(0)

@@ -31,6 +31,7 @@ from pydantic import field_validator, model_validator
 
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.step import (
+    Estimate,
     InputSpec,
     Step,
     StepContext,
@@ -161,6 +162,19 @@ class VolumeHistograms(Step):
                 raise SwaxsError(f"{self._label(volume)}, parameter 'mask': '{self.params.histogram_mask}' holds no "
                                  "whole 2x2x2 block for the mean filter; set mean_filter: false or widen the mask")
         return region[mask]
+
+    def estimate(self, input_shapes: Mapping[str, Mapping[str, tuple[int, ...]]]) -> Estimate:
+        """Peak memory from the reconstruct step's volume shape [q, K, J, J] and samples: every volume as read
+        (intensity and errors, float32), and per sample a region mean, its filtered copy and the masks (float64)."""
+        shapes = input_shapes.get("volumes", {})
+        volume = shapes.get("volumes/intensity/I", ())
+        if len(volume) != 4:
+            return Estimate()
+        n_q, voxels = volume[0], int(np.prod(volume[1:]))
+        samples = shapes.get("samples", (1,))[0]
+        regions = len(self.params.regions or {}) or 2
+        per_sample = voxels * (n_q * 4 * 2 + 8 * (3 + len(self.params.masks)) + 8 * regions)
+        return Estimate(outputs={"histograms": (regions, samples, self.params.bins)}, memory_bytes=samples * per_sample)
 
     def finalize(self, results: list, writer: StepWriter) -> None:
         write_entry(writer.entry, self)
