@@ -123,6 +123,7 @@ def test_an_earlier_steps_projections_give_the_same_volume_as_the_raw_file(tmp_p
     """The projections layout (what align writes) read back through a step reference: the same volume, the
     intensity units carried from the written dataset."""
     from conftest_operando import step_ref
+
     from swaxs_plugins.data import projections
 
     raw = write_projections(tmp_path / "disc.nxs", chords(12, 4.0, 2, ball=False))
