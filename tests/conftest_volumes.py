@@ -1,8 +1,9 @@
-"""The simulated tomography sample, reconstructed once per test session, for the reconstruct and volume tests.
+"""The simulated tomography samples, reconstructed once per test session, for the reconstruct and volume tests.
 
-The first module that asks simulates the small sample (seed 0, no misalignment: the reconstruction is
-tested, not the alignment) and runs the reconstruct step with its defaults into the session's
-temporary folder; later modules find the files there and reuse them.
+The first module that asks simulates the small samples (seed 0, no misalignment: the reconstruction is
+tested, not the alignment) — the anisotropic electrode, and the two isotropic ex-situ samples of low and
+high sodiation — and runs the reconstruct step with its defaults into the session's temporary folder;
+later modules find the files there and reuse them.
 """
 
 from __future__ import annotations
@@ -47,6 +48,27 @@ def on_raster(truth: np.ndarray, raster: int) -> np.ndarray:
     full = np.zeros((raster, raster, raster, *values.shape[3:]), values.dtype)
     full[margin:margin + values.shape[0], margin:margin + values.shape[1], margin:margin + values.shape[2]] = values
     return full
+
+
+@pytest.fixture(scope="module")
+def ex_situ(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """The reconstruct step's file of the two ex-situ samples (one input, two files; defaults but the micropore
+    q-range only, which is all the histogram tests need) and their truth files."""
+    from swaxs_plugins.simulate import simulate_tomography
+    from swaxs_plugins.simulate.samples import EX_SITU_SAMPLES
+    from swaxs_plugins.steps.reconstruct import ScalarReconstruction
+
+    folder = tmp_path_factory.getbasetemp() / "tomography_ex_situ"
+    folder.mkdir(exist_ok=True)
+    truths = [folder / "truth" / f"tomography_truth_{name}.h5" for name in EX_SITU_SAMPLES]
+    if not all(t.exists() for t in truths):
+        simulate_tomography(folder, seed=0, scale="small", samples=EX_SITU_SAMPLES, misalign=False)
+    step_file = folder / "recon.nxs"
+    if not step_file.exists():
+        files = [folder / "tomo" / f"{name}.nxs" for name in EX_SITU_SAMPLES]
+        source = RawSource(files=files, frames=RAW_FRAMES)
+        run_step(ScalarReconstruction, {"q_range": [0.12, 0.3]}, {"projections": source}, step_file, "recon")
+    return step_file, truths
 
 
 @pytest.fixture(scope="module")

@@ -41,20 +41,22 @@ def block_inside(mask: np.ndarray) -> np.ndarray:
     return inside
 
 
-def otsu(values: np.ndarray) -> float:
-    """Otsu's threshold (scikit-image) of the finite values: the level that best splits them in two classes."""
+def otsu(values: np.ndarray, fraction: float = 1.0) -> float:
+    """``fraction`` times Otsu's threshold (scikit-image) of the finite values, the level that best splits them
+    in two classes (the rule language has no arithmetic, hence the factor)."""
     from skimage.filters import threshold_otsu
 
     finite = np.asarray(values, dtype=np.float64)[np.isfinite(values)]
-    return float(threshold_otsu(finite)) if finite.size else float("nan")
+    return float(fraction) * float(threshold_otsu(finite)) if finite.size else float("nan")
 
 
 def local_fraction(values: np.ndarray, radius: int = 1) -> np.ndarray:
     """v / max of v over the (2r + 1)³ cube around each voxel (0 where that max is not positive).
 
     At a material's edge this estimates the voxel's partial-volume fraction — its intensity against
-    the full voxels next to it — whatever the material's own level there, so ``local_fraction(I) >= 0.5``
-    follows a surface whose brightness varies across the sample (a global threshold cannot).
+    the full voxels next to it — whatever the material's own level there, so ``local_fraction(I) >= 0.45``
+    follows a surface whose brightness varies across the sample (a global threshold cannot; 0.45 rather
+    than ½ because the brightest of 26 neighbours over a gradient overstates the level next to the voxel).
     """
     values = np.asarray(values, dtype=np.float64)
     peak = ndimage.maximum_filter(np.nan_to_num(values, nan=-np.inf), size=2 * int(radius) + 1, mode="nearest")

@@ -6,16 +6,17 @@ every sample's reconstructed volume [z, y, x] on its own voxel grid, in order (l
 masks by name). Quantities:
 
 - ``intensity(q_min, q_max)``: the mean intensity of the volume's q bins within the range (1/Å);
-- ``otsu(v)``: Otsu's threshold of v (a number, to compare with);
+- ``otsu(v, f)``: f (default 1) times Otsu's threshold of v (a number, to compare with);
 - ``local_fraction(v, r)``: v over its maximum in the (2r + 1)³ cube around each voxel (r = 1 by
   default), the partial-volume fraction at a material's edge (:mod:`.statistics`);
 - morphology ``opening``, ``closing``, ``dilation``, ``erosion`` (cubic element), ``largest`` (26-connected),
   ``distance``.
 
 The default electrode mask (the paper masks the electrode by its intensity in 0.12–0.3 1/Å): the voxels
-brighter than Otsu's threshold there, grown by one voxel, kept where they are at least half as bright as
-their brightest neighbour, largest component. The histograms (of ``mask``, default the last mask) are of
-each region's mean intensity, 2 × 2 × 2 mean-filtered by default; bins are shared by all samples.
+above a quarter of Otsu's threshold there (far above the reconstruction's background) and at least 0.45
+of their brightest neighbour (a partial-volume fraction of about ½), closed by one voxel, largest
+component. The histograms (of ``mask``, default the last mask) are of each region's mean intensity,
+2 × 2 × 2 mean-filtered by default; bins are shared by all samples.
 An empty mask is an error naming the step, the sample, the mask and its rule.
 """
 
@@ -59,8 +60,9 @@ from swaxs_plugins.steps.volume.statistics import (
 QRange = tuple[float, float]
 ELECTRODE_RANGE = "0.12, 0.3"
 DEFAULT_MASKS = {
-    "bright": f"intensity({ELECTRODE_RANGE}) > otsu(intensity({ELECTRODE_RANGE}))",
-    "electrode": f"largest(dilation(bright, 1) and local_fraction(intensity({ELECTRODE_RANGE}), 1) >= 0.5)",
+    "material": f"intensity({ELECTRODE_RANGE}) > otsu(intensity({ELECTRODE_RANGE}), 0.25) and "
+                f"local_fraction(intensity({ELECTRODE_RANGE}), 1) >= 0.45",
+    "electrode": "largest(closing(material, 1))",
 }
 
 
