@@ -209,17 +209,23 @@ def test_the_step_aligns_tilted_and_untilted_projections_and_writes_a_valid_entr
 
 
 def test_a_loop_stopped_early_and_a_bad_projection_are_warnings_saying_what_to_try(simulated, tmp_path) -> None:
+    """max_iterations 1 and a projection turned round: two warnings saying what to try; the segments, kept,
+    are shifted like the mean intensity."""
     path, _ = simulated
     damaged = tmp_path / "damaged.nxs"
     damaged.write_bytes(path.read_bytes())
     with h5py.File(damaged, "a") as handle:
         data = handle["entry/data/data"]
         data[7] = data[7][::-1, ::-1]  # a projection turned upside down and mirrored: no shift explains it
-    _, context = run_step(RawSource(files=[damaged]), {"max_iterations": 1}, tmp_path)
+    output, context = run_step(RawSource(files=[damaged]), {"max_iterations": 1, "keep_segments": True}, tmp_path)
     [stopped] = [w for w in context.warnings if "not converged" in w]
     assert "try a larger max_iterations" in stopped and "reconstruction: sirt" in stopped
     [outlier] = [w for w in context.warnings if "residual above" in w]
     assert outlier.startswith("damaged: 1 projections") and ": 7 (" in outlier
+    [aligned] = read_projections(StepOutputRef("align", "align", output, "align"), segments=True)
+    [original] = read_projections(RawSource(files=[damaged]), segments=True)
+    np.testing.assert_allclose(aligned.segments[5:9], shift_images(original.segments[5:9], aligned.shifts[5:9]),
+                               rtol=1e-5)
 
 
 # --------------------------------------------------------------------------------------------------

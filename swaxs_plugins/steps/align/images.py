@@ -105,11 +105,13 @@ def shift_images(images: np.ndarray, shifts: np.ndarray) -> np.ndarray:
         block = slice(first, first + SHIFT_BLOCK)
         values = images[block].astype(np.float64)
         finite = np.isfinite(values)
+        all_finite = bool(finite.all())
         values[~finite] = 0.0
         for axis, column in ((1, 1), (2, 0)):
             values = _spline_shift(values, shifts[block, column], axis)
-            finite = _nearest_shift(finite, shifts[block, column], axis)
-        out[block] = np.where(finite, values, np.nan)
+            if not all_finite:
+                finite = _gather(finite, np.round(-shifts[block, column]), axis)
+        out[block] = values if all_finite else np.where(finite, values, np.nan)
     return out
 
 
@@ -118,20 +120,22 @@ SHIFT_BLOCK = 16
 
 
 def _spline_shift(values: np.ndarray, amounts: np.ndarray, axis: int) -> np.ndarray:
-    """values[p] translated by amounts[p] along ``axis``: out(i) = Σ_τ c(i + n₀ + τ) β₃(t − τ), c the spline
-    coefficients, −amount = n₀ + t with t in [0, 1)."""
+    """values[p] translated by amounts[p] along ``axis``: out(i) = Σ_τ c(i + n₀ + τ) β₃(t − τ), τ = −1…2, c the
+    spline coefficients, −amount = n₀ + t with t in [0, 1). The integer part n₀ is one gather, the four taps
+    are views of it padded by its edge values."""
     coefficients = ndimage.spline_filter1d(values, order=3, axis=axis, mode="nearest")
     start = np.floor(-amounts)
     t = (-amounts - start)[:, np.newaxis]
     weights = ((1 - t) ** 3 / 6, (4 - 6 * t**2 + 3 * t**3) / 6, (1 + 3 * t + 3 * t**2 - 3 * t**3) / 6, t**3 / 6)
+    padding = [(1, 2) if dim == axis else (0, 0) for dim in range(values.ndim)]
+    padded = np.pad(_gather(coefficients, start, axis), padding, mode="edge")
+    size = values.shape[axis]
     result = np.zeros_like(values)
     for tap, weight in zip(range(-1, 3), weights):
-        result += _gather(coefficients, start + tap, axis) * _along(weight, values.ndim, axis)
+        window = [slice(None)] * values.ndim
+        window[axis] = slice(1 + tap, 1 + tap + size)
+        result += padded[tuple(window)] * _along(weight, values.ndim, axis)
     return result
-
-
-def _nearest_shift(values: np.ndarray, amounts: np.ndarray, axis: int) -> np.ndarray:
-    return _gather(values, np.round(-amounts), axis)
 
 
 def _gather(values: np.ndarray, offsets: np.ndarray, axis: int) -> np.ndarray:
