@@ -31,7 +31,8 @@ from swaxs_plugins.core.registry import RegisteredStep, Registry
 from swaxs_plugins.core.step import Estimate, Step, StepContext, StepOutputRef, parameter_units
 from swaxs_plugins.io.nexus import InputRecord, StepWriter, read_quality, text, write_master
 from swaxs_plugins.io.output import check_folder, check_output, prepare_output
-from swaxs_plugins.io.raw import LOCATION_SEPARATOR, RawSource, content_hash, frame_files, split_location
+from swaxs_plugins.io.raw import (LOCATION_SEPARATOR, FrameFile, RawSource, content_hash, dataset_shape, frame_files,
+                                 split_location)
 
 FINGERPRINT_ATTR = "swaxs_fingerprint"
 PROJECT_REFERENCE = "https://github.com/swaxs-plugins/swaxs_plugins"
@@ -202,7 +203,7 @@ def _source_shapes(name: str, source: RawSource, problems: list[str]) -> dict[st
     if source.frames is None:
         return {}
     try:
-        stacks = [f.shape for f in frame_files(source)]
+        stacks = [_stack_shape(f) for f in frame_files(source)]
     except SwaxsError as error:
         problems.append(f"input '{name}', field 'frames': {error}")
         return {}
@@ -210,6 +211,16 @@ def _source_shapes(name: str, source: RawSource, problems: list[str]) -> dict[st
         problems.append(f"input '{name}', field 'files': frames of different sizes {sorted({s[1:] for s in stacks})}")
         return {}
     return {"frames": (sum(s[0] for s in stacks), *stacks[0][1:]), "files": (len(stacks),)}
+
+
+def _stack_shape(frame_file: FrameFile) -> tuple[int, ...]:
+    """(frames, rows, cols) of a frame stack; an HDF5 dataset of higher rank (segmented projections
+    [n, J, K, segment, q]) as it is, for the steps that read it to estimate from."""
+    if frame_file.dataset is not None:
+        shape = dataset_shape(frame_file.path, frame_file.dataset)
+        if len(shape) > 3:
+            return shape
+    return frame_file.shape
 
 
 def _plan_step(step: StepConfig, config: PipelineConfig, registry: Registry, earlier: Mapping[str, str],

@@ -74,6 +74,12 @@ def read_dataset(path: Path, dataset: str) -> np.ndarray:
         return _dataset(handle, path, dataset)[()]
 
 
+def dataset_shape(path: Path, dataset: str) -> tuple[int, ...]:
+    """The shape of a dataset, from metadata only; an error naming file and dataset when absent."""
+    with open_hdf5(path) as handle:
+        return tuple(_dataset(handle, path, dataset).shape)
+
+
 def _dataset(handle: h5py.File, path: Path, dataset: str) -> h5py.Dataset:
     node = handle.get(dataset)
     if not isinstance(node, h5py.Dataset):
