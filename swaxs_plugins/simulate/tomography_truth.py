@@ -145,6 +145,8 @@ def _write_reconstruction_grid(group: h5py.Group, phantom: Phantom, analysis: Ma
                                   "[z, y, x] = K x J x J, the sample volume centred in it")
     _write(group, "electrode_mask", reconstruction_grid(phantom.electrode_mask, raster), "",
            "electrode_mask [z, y, x]")
+    _write(group, "hard_carbon_fraction", reconstruction_grid(phantom.hard_carbon_fraction, raster).astype(np.float32),
+           "", "hard_carbon_fraction [z, y, x]: a sub-voxel translation of the mask shifts this, then thresholds at 0.5")
     for name, values in analysis.items():
         _write(group, f"{name}_intensity", reconstruction_grid(values["intensity"], raster).astype(np.float32), units,
                f"region '{name}' intensity [z, y, x], unfiltered")
