@@ -28,7 +28,11 @@ def test_the_demo_recovers_every_quantity_within_tolerance(demo):
     assert {"SAXS beam centre row", "SAXS direct distance", "WAXS direct distance", "WAXS median |dq|/q over the detector",
             "SAXS pristine electrode I(q) / truth (median)", "mask IoU electrode", "mask IoU current_collector",
             "D micropores op4 (electrode mean)", "D c002 op4 (electrode mean)", "pseudo_metal onset scan",
-            "plating onset scan", "d002 shift op4 - pristine", "pseudo-metal onset scan (fit presence map)"} <= names
+            "plating onset scan", "d002 shift op4 - pristine", "pseudo-metal onset scan (fit presence map)",
+            "low_sodiation alignment residual (rms, rigid translation removed)",
+            "high_sodiation micropores reconstruction rel. rms error (electrode)", "low_sodiation electrode mask IoU",
+            "high_sodiation micropore histogram width (std, 2x2x2 filtered)",
+            "micropore width ratio high/low sodiation"} <= names
     for row in rows:
         assert row["ok"] and abs(row["recovered"] - row["truth"]) <= row["tolerance"], row
     assert "SAXS beam centre row" in result.output
@@ -37,10 +41,12 @@ def test_the_demo_recovers_every_quantity_within_tolerance(demo):
 def test_every_nexus_file_it_wrote_is_valid_and_figures_exist(demo):
     outdir, result = demo
     validated = [line for line in result.output.splitlines() if line.startswith("NeXus ")]
-    assert len(validated) >= 8 + 13  # 6 raw scans + 2 calibrants, and the 13 processed entries
+    assert len(validated) >= 8 + 13 + 2 + 3  # operando: 6 raw scans, 2 calibrants, 13 entries; tomography: 2, 3
     assert all("valid (0 errors)" in line for line in validated)
     figures = sorted((outdir / "processed" / "operando_steps").glob("*.png"))
     assert {f.name for f in figures} >= {"saxs_geometry.png", "waxs_geometry.png", "differences_maps.png",
                                          "differences_series.png"}
+    tomography = sorted((outdir / "processed" / "tomography_steps").glob("*.png"))
+    assert {"aligned_sinogram_low_sodiation.png", "volumes_high_sodiation.png"} <= {f.name for f in tomography}
     assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
     assert (outdir / "operando.yaml").read_text().startswith("# The default operando pipeline")

@@ -1,8 +1,10 @@
 """``swaxs demo``: simulate the default experiment, run the default pipelines, compare with the truth.
 
 The demo is the project's main job on the embedded experiment: it writes raw data like a beamline,
-processes it with the pipelines shipped in :mod:`swaxs_plugins.pipelines`, and reports every
-quantity the steps recover next to the value the simulation put in.
+processes it with the pipelines shipped in :mod:`swaxs_plugins.pipelines` — the operando 2-D
+experiment (``operando.yaml``) and the ex-situ SAXS tomography of two samples at low and high
+sodiation (``tomography.yaml``) — and reports every quantity the steps recover next to the value
+the simulation put in.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from pathlib import Path
 from swaxs_plugins.core.executors import make_executor
 from swaxs_plugins.core.pipeline import StepRun, check_pipeline, run_pipeline
 from swaxs_plugins.core.registry import Registry
+from swaxs_plugins.demo import checks_tomography
 from swaxs_plugins.demo.checks import Comparison, compare_all
 from swaxs_plugins.io.output import prepare_folder
 from swaxs_plugins.io.validation import ValidationReport, validate_file
-from swaxs_plugins.simulate import simulate_calibrants, simulate_operando
+from swaxs_plugins.simulate import simulate_calibrants, simulate_operando, simulate_tomography
 
 DEFAULT_PIPELINE = "operando.yaml"
+TOMOGRAPHY_PIPELINE = "tomography.yaml"
 
 
 @dataclass
@@ -49,20 +53,27 @@ def install_pipeline(name: str, outdir: Path) -> Path:
 
 def run_demo(outdir: Path, *, seed: int = 0, executor: str = "serial", workers: int | None = None,
              registry: Registry | None = None) -> DemoReport:
-    """Simulate, process with the default pipeline, compare with the truth; writes ``summary.json``.
+    """Simulate, process with the default pipelines, compare with the truth; writes ``summary.json``.
 
     ``outdir`` is created, or refused with an :class:`~swaxs_plugins.core.errors.OutputError`,
     before anything is simulated."""
     outdir = prepare_folder(outdir, "demo folder (OUTDIR)")
     simulated = [simulate_calibrants(outdir, seed=seed), simulate_operando(outdir, seed=seed)]
+    tomography = simulate_tomography(outdir, seed=seed, samples=checks_tomography.SODIATION_ORDER)
     raw_files = [path for result in simulated for path in (*result.raw, *result.references)]
+    raw_files += [sample.projections for sample in tomography.samples]
     registry = registry or Registry.discover()
-    plan = check_pipeline(install_pipeline(DEFAULT_PIPELINE, outdir), registry)
+    plans = [check_pipeline(install_pipeline(name, outdir), registry) for name in (DEFAULT_PIPELINE,
+                                                                                    TOMOGRAPHY_PIPELINE)]
+    runs: list[StepRun] = []
     with make_executor(executor, workers=workers) as chosen:
-        runs = run_pipeline(plan, registry, chosen, overwrite=True)
-    comparisons = compare_all(plan, outdir / "truth")
-    validation = [report for path in (*raw_files, plan.output) for report in validate_file(path)]
-    report = DemoReport(outdir, comparisons, validation, sorted(plan.steps_dir.glob("*.png")), runs)
+        for plan in plans:
+            runs += run_pipeline(plan, registry, chosen, overwrite=True)
+    comparisons = compare_all(plans[0], outdir / "truth") + compare_all(
+        plans[1], outdir / "truth", checks=(checks_tomography.comparisons,))
+    validation = [report for path in (*raw_files, *(plan.output for plan in plans)) for report in validate_file(path)]
+    figures = sorted(figure for plan in plans for figure in plan.steps_dir.glob("*.png"))
+    report = DemoReport(outdir, comparisons, validation, figures, runs)
     write_summary(outdir / "summary.json", comparisons)
     return report
 
