@@ -3,6 +3,7 @@ written and read back unchanged, and bad input named."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import h5py
@@ -65,6 +66,21 @@ def test_projections_and_volumes_come_back_as_written(simulated, tmp_path: Path)
     with h5py.File(path, "r") as handle:
         assert handle["step/volumes/sample_a/intensity/I"].shape == (sample.q.size, 6, 7, 8)  # q, z, y, x
         assert handle["step/projections/projections/intensity/I"].shape == (sample.n, sample.q.size, 36, 36)
+
+
+def test_samples_come_back_in_the_order_written_not_alphabetically(simulated, tmp_path: Path):
+    [sample] = read_projections(RawSource(files=[simulated.projections], frames="/entry/data/data"))
+    names = ["low_sodiation", "high_sodiation", "aardvark"]
+    samples = [dataclasses.replace(sample, name=name) for name in names]
+    volumes = [Volume(name, np.ones((2, 3, 4, sample.q.size)), sample.q, 1.0, "test") for name in names]
+    path = tmp_path / "order.nxs"
+    with h5py.File(path, "w") as handle:
+        entry = handle.create_group("step")
+        write_projections(entry, samples)
+        write_volumes(entry, volumes, "counts/mm")
+    ref = StepOutputRef("step", "align", path, "step")
+    assert [s.name for s in read_projections(ref)] == names
+    assert [v.name for v in read_volumes(ref)] == names
 
 
 def test_projections_without_angles_or_with_a_wrong_count_are_named(simulated, tmp_path: Path):

@@ -39,7 +39,7 @@ import numpy as np
 
 from swaxs_plugins.core.errors import InputDataError
 from swaxs_plugins.core.step import StepOutputRef
-from swaxs_plugins.io.nexus import Axis, set_nx_class, write_nxdata
+from swaxs_plugins.io.nexus import Axis, ordered_collection, set_nx_class, write_nxdata
 from swaxs_plugins.io.raw import RawSource, open_hdf5
 
 PROJECTIONS = "projections"
@@ -218,7 +218,7 @@ def raster_axes(sample: Projections) -> tuple[Axis, Axis]:
 def write_projections(entry: h5py.Group, samples: Sequence[Projections], intensity_units: str = INTENSITY_UNITS,
                       ) -> h5py.Group:
     """``<entry>/projections/<sample>/`` for every sample (module docstring)."""
-    collection = set_nx_class(entry.require_group(PROJECTIONS), "NXcollection")
+    collection = ordered_collection(entry, PROJECTIONS)
     for sample in samples:
         group = set_nx_class(collection.create_group(sample.name), "NXcollection")
         k_axis, j_axis = raster_axes(sample)

@@ -21,7 +21,7 @@ import numpy as np
 
 from swaxs_plugins.core.errors import InputDataError
 from swaxs_plugins.core.step import StepOutputRef
-from swaxs_plugins.io.nexus import Axis, set_nx_class, text, write_nxdata
+from swaxs_plugins.io.nexus import Axis, ordered_collection, set_nx_class, text, write_nxdata
 
 VOLUMES = "volumes"
 
@@ -65,11 +65,7 @@ def voxel_axes(volume: Volume) -> list[Axis]:
 
 def write_volumes(entry: h5py.Group, volumes: Sequence[Volume], units: str) -> h5py.Group:
     """``<entry>/volumes/<sample>/`` for every sample (module docstring)."""
-    # Creation order is tracked so that samples come back in the order they were written (h5py lists the
-    # groups of a plain group alphabetically).
-    existing = entry.get(VOLUMES)
-    collection = set_nx_class(existing if existing is not None else entry.create_group(VOLUMES, track_order=True),
-                              "NXcollection")
+    collection = ordered_collection(entry, VOLUMES)
     for volume in volumes:
         group = set_nx_class(collection.create_group(volume.name), "NXcollection")
         axes = voxel_axes(volume)

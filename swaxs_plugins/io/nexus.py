@@ -68,6 +68,17 @@ def set_nx_class(group: h5py.Group, nx_class: str) -> h5py.Group:
     return group
 
 
+def ordered_collection(parent: h5py.Group, name: str) -> h5py.Group:
+    """``parent/name`` as an NXcollection that lists its members in the order they were created.
+
+    h5py lists the members of a plain group alphabetically; a collection of samples should come back
+    in the order the pipeline gave them.
+    """
+    existing = parent.get(name)
+    return set_nx_class(existing if existing is not None else parent.create_group(name, track_order=True),
+                        "NXcollection")
+
+
 def write_nxdata(
     parent: h5py.Group,
     name: str,
