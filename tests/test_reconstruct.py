@@ -248,36 +248,3 @@ def test_a_default_region_outside_the_data_is_left_out_with_a_warning(tmp_path: 
     assert any("regions.porod" in w and "left out" in w for w in context.warnings)
     assert not any("fewer than pi/2" in w for w in context.warnings)
     assert read_samples(source, step.params, "x")[0].errors is not None
-
-
-def test_astra_is_registered_exactly_where_it_imports() -> None:
-    from swaxs_plugins.steps.reconstruct import (
-        optional_implementations,
-        swaxs_register_steps,
-    )
-
-    optional, unavailable = optional_implementations()
-    try:
-        import astra  # noqa: F401
-    except ImportError:
-        assert not optional and unavailable[0].startswith("astra not importable here")
-        assert unavailable[0] in swaxs_register_steps()[0].description
-    else:
-        assert [impl.name for impl in optional] == ["astra"] and not unavailable
-
-
-def test_the_astra_engine_gives_the_disc_density_in_the_raster_centre(tmp_path: Path) -> None:
-    """Where astra-toolbox imports (an optional GPL-3 library; skipped otherwise): its CPU FBP and SIRT on the
-    disc of 24 px, density within 1 % inside (measured FBP 0.05 %, SIRT 0.2 %), spread below 3 % (1.3 %,
-    1.0 %), centred (symmetric to 0.02), non-negative with SIRT."""
-    pytest.importorskip("astra")
-    from swaxs_plugins.steps.reconstruct.astra_engine import AstraReconstruction
-
-    source = write_projections(tmp_path / "disc.nxs", chords(24, 8.0, 1, ball=False))
-    for method in ("fbp", "sirt"):
-        _, volume = reconstruct(tmp_path, source, {"method": method}, AstraReconstruction, method)
-        values = volume.intensity[0, ..., 0] / DENSITY[0]
-        radius = distance_map(volume.shape, ball=False)[0]
-        assert abs(values[radius < 6].mean() - 1) < 0.01 and values[radius < 6].std() < 0.03, method
-        np.testing.assert_allclose(values, values[::-1, ::-1], atol=0.02, err_msg=method)
-        assert method == "fbp" or values.min() >= 0

@@ -8,11 +8,11 @@ interface and the default, the project's slice projector), :mod:`.skimage_engine
 Implementations: ``scalar`` (default; the project's projector: at least as accurate as scikit-image's
 and astra's CPU methods and 1.3 to 6.6 times faster, ``benchmarks/reconstruction.py``), ``skimage``
 (scikit-image's iradon / iradon_sart with the half-pixel centre shifted in Fourier space) and
-``astra`` (:mod:`.astra_engine`, astra-toolbox's CPU FBP and SIRT), registered only where ``import
-astra`` works: astra-toolbox is GPL-3 and never a dependency. Where it does not import, the reason
-is in the default implementation's description (``swaxs plugins --json``, ``swaxs describe
-reconstruct``). tomopy (conda only, not installable here) has no engine yet: :class:`.engines.Engine`
-is the interface one would implement.
+``astra`` (:mod:`.astra_engine`, astra-toolbox's CPU FBP and SIRT) and ``tomopy``
+(:mod:`.tomopy_engine`, gridrec and SIRT, its conventions found on a probe image), each registered
+only where its library imports: astra-toolbox is GPL-3 and tomopy conda-only, so neither is a
+dependency. Where one does not import, the reason is in the default implementation's description
+(``swaxs plugins --json``, ``swaxs describe reconstruct``).
 """
 
 from __future__ import annotations
@@ -32,21 +32,39 @@ class SkimageReconstruction(ScalarReconstruction):
     engine_class = SkimageEngine
 
 
+def _astra() -> StepImpl:
+    from swaxs_plugins.steps.reconstruct.astra_engine import AstraReconstruction
+
+    return StepImpl(kind="reconstruct", name="astra", cls=AstraReconstruction, version=__version__,
+                    description="scalar tomography per q bin on astra-toolbox's CPU FBP and SIRT (GPL-3, optional)")
+
+
+def _tomopy() -> StepImpl:
+    from swaxs_plugins.steps.reconstruct.tomopy_engine import TomopyReconstruction
+
+    return StepImpl(kind="reconstruct", name="tomopy", cls=TomopyReconstruction, version=__version__,
+                    description="scalar tomography per q bin on tomopy's gridrec and SIRT (conda only, optional; "
+                                "its geometry checked against the project's projector on a probe image)")
+
+
+OPTIONAL = {"astra": _astra, "tomopy": _tomopy}
+
+
 def optional_implementations() -> tuple[list[StepImpl], list[str]]:
     """The implementations on optional libraries that import here, and why the others do not."""
-    try:
-        from swaxs_plugins.steps.reconstruct.astra_engine import AstraReconstruction
-    except ImportError as error:  # astra missing, or its CUDA runtime
-        return [], [f"astra not importable here ({type(error).__name__}: {error})"]
-    return [StepImpl(kind="reconstruct", name="astra", cls=AstraReconstruction, version=__version__,
-                     description="scalar tomography per q bin on astra-toolbox's CPU FBP and SIRT (GPL-3, optional)")
-            ], []
+    available, unavailable = [], []
+    for name, make in OPTIONAL.items():
+        try:
+            available.append(make())
+        except ImportError as error:  # the library missing, or one it needs (astra's CUDA runtime)
+            unavailable.append(f"{name} not importable here ({type(error).__name__}: {error})")
+    return available, unavailable
 
 
 @hookimpl
 def swaxs_register_steps() -> list[StepImpl]:
-    """Register ``reconstruct/scalar`` (default), ``reconstruct/skimage``, and ``reconstruct/astra`` where
-    astra-toolbox imports."""
+    """Register ``reconstruct/scalar`` (default), ``reconstruct/skimage``, and ``reconstruct/astra`` and
+    ``reconstruct/tomopy`` where their libraries import."""
     optional, unavailable = optional_implementations()
     missing = f"; other engines: {'; '.join(unavailable)}" if unavailable else ""
     return [StepImpl(kind="reconstruct", name="scalar", cls=ScalarReconstruction, version=__version__,
