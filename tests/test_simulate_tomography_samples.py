@@ -13,13 +13,8 @@ from swaxs_plugins.data.projections import read_projections
 from swaxs_plugins.io.raw import RawSource
 from swaxs_plugins.simulate.samples import COMPONENT_COUNTS_PER_MM, EX_SITU_SAMPLES
 from swaxs_plugins.simulate.tomography import simulate_tomography
-from swaxs_plugins.simulate.tomography_truth import (
-    QUANTILE_LEVELS,
-    block_inside,
-    histogram_statistics,
-    mean_filter,
-    reconstruction_grid,
-)
+from swaxs_plugins.simulate.tomography_truth import QUANTILE_LEVELS, histogram_statistics, reconstruction_grid
+from swaxs_plugins.tomo.blocks import block_inside, mean_filter_2
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +79,7 @@ def test_truth_statistics_are_the_analysis_of_the_true_volume(exsitu):
             np.testing.assert_allclose(group["intensity"][()], region, rtol=1e-12)
             zyx = np.swapaxes(region, 0, 2)
             inside = block_inside(np.swapaxes(electrode, 0, 2))
-            values = mean_filter(zyx)[inside]
+            values = mean_filter_2(zyx)[inside]
             assert group["n_voxels"][()] == values.size > 500
             assert group["mean"][()] == pytest.approx(values.mean(), rel=1e-12)
             assert group["std"][()] == pytest.approx(values.std(), rel=1e-12)
@@ -112,26 +107,6 @@ def test_high_sodiation_micropore_histogram_is_wider_and_dimmer(exsitu):
                  for s in exsitu["both"].samples)
     assert high[1] > 1.4 * low[1]                      # 1.55-1.73 over seeds 0-11
     assert high[0] / low[0] == pytest.approx(0.65 / (1 - 0.35 * 0.25), rel=0.08)  # 0.69-0.73
-
-
-def test_mean_filter_and_block_inside_on_hand_made_volumes():
-    volume = np.zeros((4, 4, 4))
-    volume[2, 2, 2] = 8.0
-    filtered = mean_filter(volume)
-    expected = np.zeros((4, 4, 4))
-    expected[1:3, 1:3, 1:3] = 1.0                      # blocks i … i + 1 that hold (2, 2, 2)
-    np.testing.assert_allclose(filtered, expected)
-    np.testing.assert_allclose(mean_filter(np.arange(4.0)[:, None, None] * np.ones((4, 4, 4)))[:, 0, 0],
-                               [0.5, 1.5, 2.5, 3.0])     # the last plane repeated
-    mask = np.zeros((5, 5, 5), bool)
-    mask[1:4, 1:4, 1:4] = True
-    inside = np.zeros_like(mask)
-    inside[1:3, 1:3, 1:3] = True
-    np.testing.assert_array_equal(block_inside(mask), inside)
-    values = np.array([1.0, 2.0, 3.0, 4.0])
-    stats = histogram_statistics(values)
-    assert (stats["mean"], stats["std"], stats["n_voxels"]) == (2.5, np.sqrt(1.25), 4)
-    np.testing.assert_allclose(stats["quantiles"], [1.15, 1.75, 2.5, 3.25, 3.85])
 
 
 def test_reconstruction_grid_puts_a_voxel_where_the_slices_see_it():

@@ -4,8 +4,8 @@ analysis should find (no pipeline reads it; keys in docs/simulation_tomography.m
 The volume-analysis truth is computed the way the analysis computes it from a reconstruction: per
 named q-region the mean of the true spherical-mean intensity over the q bins in the region
 (:meth:`swaxs_plugins.data.volumes.Volume.region_mean`, bins with q_min <= q <= q_max), then the
-2 × 2 × 2 mean filter (:func:`mean_filter`), then the statistics (:func:`histogram_statistics`) of
-the voxels whose filter block lies inside the true electrode mask (:func:`block_inside`), as the
+2 × 2 × 2 mean filter (:func:`swaxs_plugins.tomo.blocks.mean_filter_2`), then the statistics (:func:`histogram_statistics`) of
+the voxels whose filter block lies inside the true electrode mask (:func:`swaxs_plugins.tomo.blocks.block_inside`), as the
 ``volume`` step takes them. The unfiltered region volumes are stored too, so an
 analysis that filters differently can recompute its own truth from them.
 """
@@ -20,6 +20,7 @@ import numpy as np
 
 from swaxs_plugins.data.volumes import Volume
 from swaxs_plugins.tomo import harmonics
+from swaxs_plugins.tomo.blocks import block_inside, mean_filter_2
 
 from .samples import COMPONENT_NAMES, Phantom
 
@@ -28,22 +29,6 @@ REGIONS = {"porod": (0.01, 0.04), "micropores": (0.12, 0.3)}
 QUANTILE_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 FILTER = "g(i) = mean of the 2x2x2 block i..i+1 along z, y, x (last plane repeated); voxels whose block is inside"
 SH_NORMALISATION = "real, even l, orthonormal on the unit sphere; coefficient 0 = sqrt(4 pi) x mean"
-BLOCK = [(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)]
-
-
-def mean_filter(volume: np.ndarray) -> np.ndarray:
-    """The 2 × 2 × 2 mean filter: g(i) the mean of the block i … i + 1 along every axis, the last plane
-    repeated at the far edge (the volume step's definition)."""
-    padded = np.pad(np.asarray(volume, dtype=np.float64), [(0, 1)] * 3, mode="edge")
-    nz, ny, nx = volume.shape
-    return sum(padded[a:a + nz, b:b + ny, c:c + nx] for a, b, c in BLOCK) / 8.0
-
-
-def block_inside(mask: np.ndarray) -> np.ndarray:
-    """Voxels whose 2 × 2 × 2 block lies inside ``mask``: a block across the edge mixes in the outside."""
-    padded = np.pad(np.asarray(mask, dtype=bool), [(0, 1)] * 3, constant_values=False)
-    nz, ny, nx = mask.shape
-    return np.logical_and.reduce([padded[a:a + nz, b:b + ny, c:c + nx] for a, b, c in BLOCK])
 
 
 def histogram_statistics(values: np.ndarray) -> dict[str, np.ndarray]:
@@ -72,7 +57,7 @@ def analysis_truth(phantom: Phantom) -> dict[str, dict[str, np.ndarray] | np.nda
         if not np.any((phantom.q >= q_range[0]) & (phantom.q <= q_range[1])):
             continue
         region = volume.region_mean(q_range)
-        statistics = histogram_statistics(mean_filter(region)[block_inside(electrode)])
+        statistics = histogram_statistics(mean_filter_2(region)[block_inside(electrode)])
         truth[name] = {"intensity": np.swapaxes(region, 0, 2), **statistics}
     return truth
 

@@ -1,12 +1,6 @@
-"""The numbers of the volume analysis: the 2 × 2 × 2 mean filter, mask quantities, histogram statistics.
-
-The mean filter (shape kept; the last plane along each axis repeated at the far edge):
-
-    g(z, y, x) = (1/8) Σ_{a, b, c ∈ {0, 1}} f(z + a, y + b, x + c)
-
-so g(i) is the mean of a 2 × 2 × 2 block whose centre lies half a voxel beyond voxel i along every
-axis. A filtered voxel enters a histogram when its whole block lies inside the mask
-(:func:`block_inside`): a block across the mask's edge would mix in the outside.
+"""The numbers of the volume analysis: mask quantities and histogram statistics; the 2 × 2 × 2 mean
+filter and the blocks inside a mask are :mod:`swaxs_plugins.tomo.blocks` (the simulator's truth uses
+them too): a filtered voxel enters a histogram when its whole block lies inside the mask.
 
 Statistics of the n values v inside: mean v̄, width σ = √((1/n) Σ (v − v̄)²) (population standard
 deviation), relative width σ / v̄, and quantiles (linear interpolation between order statistics,
@@ -21,25 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-OFFSETS = [(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)]
+from swaxs_plugins.tomo.blocks import block_inside, mean_filter_2
 
-
-def mean_filter_2(volume: np.ndarray) -> np.ndarray:
-    """The 2 × 2 × 2 mean filter g of ``volume`` [z, y, x] (module docstring)."""
-    padded = np.pad(np.asarray(volume, dtype=np.float64), [(0, 1)] * 3, mode="edge")
-    nz, ny, nx = volume.shape
-    return sum(padded[a:a + nz, b:b + ny, c:c + nx] for a, b, c in OFFSETS) / 8.0
-
-
-def block_inside(mask: np.ndarray) -> np.ndarray:
-    """Voxels i whose 2 × 2 × 2 block i … i + 1 lies inside ``mask`` (outside the volume is outside)."""
-    padded = np.pad(np.asarray(mask, dtype=bool), [(0, 1)] * 3, constant_values=False)
-    nz, ny, nx = mask.shape
-    inside = np.ones(mask.shape, bool)
-    for a, b, c in OFFSETS:
-        inside &= padded[a:a + nz, b:b + ny, c:c + nx]
-    return inside
-
+__all__ = ["block_inside", "local_fraction", "mean_filter_2", "otsu", "shared_edges", "Statistics"]
 
 def otsu(values: np.ndarray, fraction: float = 1.0) -> float:
     """``fraction`` times Otsu's threshold (scikit-image) of the finite values, the level that best splits them
