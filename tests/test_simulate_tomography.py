@@ -13,10 +13,10 @@ from swaxs_plugins.simulate.tomography import (
     MAX_SHIFT_PX,
     measurement_geometry,
     resolve_scale,
-    scattering_directions,
     simulate_tomography,
 )
 from swaxs_plugins.tomo import harmonics, projector
+from swaxs_plugins.tomo.segments import scattering_directions
 
 
 def sphere_quadrature(n_theta: int = 20, n_phi: int = 40) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +223,8 @@ def test_noise_is_poisson_about_the_expected_counts(runs):
 
 def independent_projection(truth_path, index):
     """Counts and transmission of one projection from the truth file, evaluating f(n) by Legendre
-    polynomials of n · u (not through the harmonics) and projecting the full volume."""
+    polynomials of n · u (not through the harmonics), averaged over each segment's width by the midpoint
+    rule (not Gauss–Legendre), and projecting the full volume."""
     with h5py.File(truth_path, "r") as truth:
         mean = truth["mean_intensity"][()]
         axes = truth["orientation"][()]
@@ -234,8 +235,13 @@ def independent_projection(truth_path, index):
         voxel, ell_max = truth.attrs["voxel_size_mm"], truth.attrs["ell_max"]
     side = mu.shape[0] + 2 * resolve_scale("small").margin_px
     matrix = projector.projection_matrix(projector.voxel_centres(mu.shape), (side, side), rotation, tilt, tuple(shift))
-    cosines = axes.reshape(-1, 3) @ scattering_directions(rotation, tilt, chi).T
-    f = 1 + sum(beta * eval_legendre(ell, cosines) for ell, beta in zip(degrees, betas) if ell <= ell_max)
+    width = 180.0 / len(chi)
+    f = np.zeros((axes[..., 0].size, len(chi)))
+    for s, centre in enumerate(chi):  # the mean over the segment's width: midpoint rule, 256 points
+        points = centre + ((np.arange(256) + 0.5) / 256 - 0.5) * width
+        cosines = axes.reshape(-1, 3) @ scattering_directions(rotation, tilt, points).T
+        f[:, s] = 1 + sum(beta * eval_legendre(ell, cosines) for ell, beta in zip(degrees, betas)
+                          if ell <= ell_max).mean(axis=1)
     emission = mean.reshape(-1, 1, mean.shape[-1]) * f[:, :, None]
     transmission = np.exp(-projector.forward_project(matrix, mu, (side, side)) * voxel)
     counts = projector.forward_project(matrix, emission, (side, side)) * voxel * transmission[:, :, None, None]

@@ -18,10 +18,10 @@ from swaxs_plugins.simulate.tomography import sample_streams, simulate_tomograph
 from swaxs_plugins.simulate.tomography_model import (
     ForwardModel,
     measurement_geometry,
-    scattering_directions,
 )
 from swaxs_plugins.steps.integrate.inputs import scan_layout, scan_records
 from swaxs_plugins.tomo import projector
+from swaxs_plugins.tomo.segments import scattering_directions
 
 GAP = np.uint32(2**32 - 1)
 SEED = 2

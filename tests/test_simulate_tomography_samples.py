@@ -13,7 +13,7 @@ from swaxs_plugins.data.projections import read_projections
 from swaxs_plugins.io.raw import RawSource
 from swaxs_plugins.simulate.samples import COMPONENT_COUNTS_PER_MM, EX_SITU_SAMPLES
 from swaxs_plugins.simulate.tomography import simulate_tomography
-from swaxs_plugins.simulate.tomography_truth import QUANTILE_LEVELS, histogram_statistics, reconstruction_grid
+from swaxs_plugins.simulate.tomography_truth import QUANTILE_LEVELS, reconstruction_grid
 from swaxs_plugins.tomo.blocks import block_inside, mean_filter_2
 
 

@@ -47,12 +47,11 @@ from .tomography_model import (
     measurement_geometry,
     q_grid,
     resolve_scale,
-    scattering_directions,
 )
 from .tomography_truth import write_truth
 
 __all__ = ["SCALES", "TomographyFiles", "TomographySample", "measurement_geometry", "resolve_scale",
-           "scattering_directions", "simulate_tomography"]
+           "simulate_tomography"]
 
 ENERGY_KEV = 13.2
 MAX_SHIFT_PX = SCALES["small"].max_shift_px

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from swaxs_plugins.tomo import harmonics, projector
+from swaxs_plugins.tomo import projector
+from swaxs_plugins.tomo.segments import segment_mean_harmonics
 
 from .samples import COMPONENT_NAMES, Phantom
 
@@ -115,26 +116,11 @@ def forward_model(phantom: Phantom) -> ForwardModel:
     )
 
 
-def scattering_directions(rotation_deg: float, tilt_deg: float, chi_deg: np.ndarray) -> np.ndarray:
-    """Scattering-vector directions [..., 3] in the sample frame: cos χ ĵ + sin χ k̂.
-
-    At small angles q is perpendicular to the beam; χ = 0 is along +j, χ = 90° along +k.
-    """
-    j_hat, k_hat, _ = projector.detector_frame(rotation_deg, tilt_deg)
-    chi = np.deg2rad(np.asarray(chi_deg))[..., None]
-    return np.cos(chi) * j_hat + np.sin(chi) * k_hat
-
-
-def segment_mean_harmonics(geometry: Geometry, index: int, ell_max: int, nodes: int = 8) -> np.ndarray:
-    """Each harmonic averaged over each segment's width [n_seg, n_coeff] (Gauss–Legendre in χ).
-
-    Y_c(n(χ)) is a trigonometric polynomial of degree <= ell_max in χ, so ``nodes`` = 8 points per
-    22.5° segment integrate it to round-off; a detector segment records this mean.
-    """
-    points, weights = np.polynomial.legendre.leggauss(nodes)
-    chi = geometry.segment_chi_deg[:, None] + points[None, :] * geometry.segment_width_deg / 2
-    directions = scattering_directions(geometry.rotation_deg[index], geometry.tilt_deg[index], chi)
-    return np.einsum("n,snc->sc", weights / 2, harmonics.real_sph_harm(ell_max, directions))
+def segment_harmonics(geometry: Geometry, index: int, ell_max: int) -> np.ndarray:
+    """Each harmonic averaged over each segment's width [n_seg, n_coeff] at projection ``index``: what a
+    detector segment records (:func:`swaxs_plugins.tomo.segments.segment_mean_harmonics`)."""
+    return segment_mean_harmonics(geometry.rotation_deg[index], geometry.tilt_deg[index], geometry.segment_chi_deg,
+                                  geometry.segment_width_deg, ell_max)
 
 
 def projection_operator(model: ForwardModel, geometry: Geometry, index: int,
@@ -152,14 +138,12 @@ def expected_projection(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Noise-free counts [J, K, n_seg, n_q] and transmission [J, K] of projection ``index``.
 
-    The orientation factor f(r, n_s) = Σ_c b_c(r) Y_c(n_s) is evaluated per voxel at each
-    segment's centre; because m(r, q) = Σ_k A_k(r) curve_k(q), only the products A_k f are
+    The orientation factor f(r, s) = Σ_c b_c(r) M[s, c] is the mean over each segment's width
+    (:func:`segment_harmonics`); because m(r, q) = Σ_k A_k(r) curve_k(q), only the products A_k f are
     projected, and the q dependence is applied on the raster.
     """
     matrix, transmission = projection_operator(model, geometry, index, offset)
-    directions = scattering_directions(geometry.rotation_deg[index], geometry.tilt_deg[index],
-                                       geometry.segment_chi_deg)
-    orientation_factor = model.orientation_coefficients @ harmonics.real_sph_harm(model.ell_max, directions).T
+    orientation_factor = model.orientation_coefficients @ segment_harmonics(geometry, index, model.ell_max).T
     weighted = model.component_amplitude[:, :, None] * orientation_factor[:, None, :]
     line = projector.forward_project(matrix, weighted, geometry.detector_shape) * model.voxel_size_mm
     counts = np.einsum("jkcs,cq->jksq", line, model.component_curve) * transmission[:, :, None, None]

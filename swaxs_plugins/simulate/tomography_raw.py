@@ -30,6 +30,7 @@ from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 from tqdm import tqdm
 
 from swaxs_plugins.tomo import harmonics
+from swaxs_plugins.tomo.segments import scattering_directions
 
 from . import detectors as det
 from .samples import component_functions
@@ -38,8 +39,7 @@ from .tomography_model import (
     Geometry,
     TomographyScale,
     coefficient_line_integrals,
-    scattering_directions,
-    segment_mean_harmonics,
+    segment_harmonics,
 )
 
 RAW_SCALE = TomographyScale(n_voxels=16, n_q=12, n_segments=8, ell_max=4, n_untilted=24, tilts_deg=(),
@@ -141,7 +141,7 @@ def expected_frames(raw: RawDetector, model: ForwardModel, geometry: Geometry, i
 def expected_intensities(line: np.ndarray, model: ForwardModel, geometry: Geometry,
                          index: int) -> np.ndarray:
     """What integrate (segments) → transmission gives in expectation [K, J, n_seg, n_q]: the bin means."""
-    segment_sph = segment_mean_harmonics(geometry, index, model.ell_max)[:, used_coefficients(model)]
+    segment_sph = segment_harmonics(geometry, index, model.ell_max)[:, used_coefficients(model)]
     return np.einsum("kjac,aq,sc->kjsq", line, model.component_curve, segment_sph)
 
 
