@@ -1,12 +1,14 @@
-"""The ``reconstruct`` step kind: scalar tomography per q bin (SAXS tensor tomography to come).
+"""The ``reconstruct`` step kind: scalar tomography per q bin, and SAXS tensor tomography per q band.
 
 Modules: :mod:`.parameters` (method, q bins, regions), :mod:`.qbins` (rebinning with errors),
 :mod:`.inputs` (the untilted projections of every sample, checked), :mod:`.engines` (the engine
 interface and the default, the project's slice projector), :mod:`.skimage_engine` (scikit-image),
-:mod:`.scalar` (the step), :mod:`.outputs` (what it writes), :mod:`.figures` (its PNG).
+:mod:`.scalar` (the step), :mod:`.outputs` (what it writes), :mod:`.figures` (its PNG);
+:mod:`.tensor`, :mod:`.tensor_parameters`, :mod:`.tensor_outputs` (tensor tomography, on
+:mod:`swaxs_plugins.tomo.tensor` and :mod:`swaxs_plugins.tomo.tensor_solver`).
 
-Implementations: ``scalar`` (default; the project's projector: at least as accurate as scikit-image's
-and astra's CPU methods and 1.3 to 6.6 times faster, ``benchmarks/reconstruction.py``), ``skimage``
+Implementations: ``tensor`` (spherical harmonics, all projections, :mod:`.tensor`); ``scalar``
+(default; the project's projector: at least as accurate as scikit-image's and astra's CPU methods and 1.3 to 6.6 times faster, ``benchmarks/reconstruction.py``), ``skimage``
 (scikit-image's iradon / iradon_sart with the half-pixel centre shifted in Fourier space) and
 ``astra`` (:mod:`.astra_engine`, astra-toolbox's CPU FBP and SIRT) and ``tomopy``
 (:mod:`.tomopy_engine`, gridrec and SIRT, its conventions found on a probe image), each registered
@@ -22,8 +24,10 @@ from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 from swaxs_plugins.steps.reconstruct.parameters import ReconstructParameters
 from swaxs_plugins.steps.reconstruct.scalar import ScalarReconstruction
 from swaxs_plugins.steps.reconstruct.skimage_engine import SkimageEngine
+from swaxs_plugins.steps.reconstruct.tensor import TensorReconstruction
 
-__all__ = ["ReconstructParameters", "ScalarReconstruction", "SkimageReconstruction", "swaxs_register_steps"]
+__all__ = ["ReconstructParameters", "ScalarReconstruction", "SkimageReconstruction", "TensorReconstruction",
+           "swaxs_register_steps"]
 
 
 class SkimageReconstruction(ScalarReconstruction):
@@ -74,4 +78,8 @@ def swaxs_register_steps() -> list[StepImpl]:
             StepImpl(kind="reconstruct", name="skimage", cls=SkimageReconstruction, version=__version__,
                      description="scalar tomography per q bin on scikit-image's iradon (FBP) and iradon_sart (SART), "
                                  "the half-pixel centre shifted in Fourier space"),
+            StepImpl(kind="reconstruct", name="tensor", cls=TensorReconstruction, version=__version__,
+                     description="SAXS tensor tomography: real even spherical harmonics per voxel and q band fitted "
+                                 "to the segments of all projections, tilts included (preconditioned L-BFGS, "
+                                 "Laplacian term); mean intensity, degree of anisotropy, main orientation"),
             *optional]

@@ -1,0 +1,163 @@
+"""``reconstruct/tensor``: SAXS tensor tomography, real even spherical harmonics per voxel and q band.
+
+For every sample and q band, the segments of all projections (untilted and tilted) averaged over the
+band's q bins, d [n, K, J, S] (divided by the transmission), are fitted by coefficients a [V, C] of
+the harmonics up to ``ell_max`` on the voxels of the reconstruction grid [z, y, x] = K × J × J within
+J/2 of the rotation axis (:mod:`swaxs_plugins.tomo.tensor`: A a the segment intensities):
+
+    min_a  ½ Σ w (A a − d)² + ½ λ D̄ ⟨a, −Δ a⟩        (:mod:`swaxs_plugins.tomo.tensor_solver`)
+
+by preconditioned L-BFGS, with w = 1/σ² from Poisson statistics where the projections are counts
+(σ² = d / T / n_bins for the band mean of counts divided by T; unit weights otherwise), non-finite
+points excluded, and a₀ ≥ 0 with ``nonnegative_mean``. Divided by the raster step (mm), a is an
+intensity per mm of path. Derived (:mod:`swaxs_plugins.tomo.tensor_derived`): the mean intensity
+a₀/√(4π), the degree of anisotropy, the main orientation, and per voxel the fit quality
+
+    χ²ᵣ(v) = Σ_p (P_pᵀ Σ_s w r²)_v / (S Σ_p (P_pᵀ 1)_v)
+
+(the path-weighted mean reduced χ² of the rays through v; ≈ 1 where the model describes the data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from swaxs_plugins.core.errors import InputDataError
+from swaxs_plugins.core.step import Estimate, InputSpec, Step, StepContext
+from swaxs_plugins.data.projections import Projections, read_projections, sample_names
+from swaxs_plugins.io.nexus import StepWriter
+from swaxs_plugins.steps.reconstruct.inputs import intensity_units
+from swaxs_plugins.steps.reconstruct.tensor_outputs import (
+    TensorResult,
+    plot_orientation,
+    summary_lines,
+    write_tensor_entry,
+)
+from swaxs_plugins.steps.reconstruct.tensor_parameters import TensorParameters
+from swaxs_plugins.tomo.tensor import TensorProjector, geometry_of
+from swaxs_plugins.tomo.tensor_solver import TensorProblem, solve
+
+
+@dataclass(frozen=True)
+class TensorSample:
+    """One sample's segments per band [n, K, J, S], their weights, and its projector."""
+
+    name: str
+    source: str
+    bands: dict[str, tuple[np.ndarray, np.ndarray]]
+    projector: TensorProjector
+    pixel_um: float | None
+    poisson: bool
+
+
+class TensorReconstruction(Step):
+    """Spherical-harmonic tensor tomography of every sample and q band (module docstring)."""
+
+    Parameters = TensorParameters
+    inputs = {"projections": InputSpec("projections with azimuthal segments: a raw segmented-projections file per "
+                                       "sample, or align with keep_segments: true", source="any")}
+    definition = "NXswaxs_tensor_volumes"
+    params: TensorParameters
+
+    def setup(self, context: StepContext) -> None:
+        """Read every sample's segments, average them per band, build the projectors."""
+        self.step_id, self.workdir = context.step_id, Path(context.workdir)
+        label = f"step '{context.step_id}', input 'projections'"
+        source = context.inputs["projections"]
+        try:
+            samples = read_projections(source, segments=True)
+            sample_names(samples)
+        except InputDataError as error:
+            raise InputDataError(f"{label}: {error}") from error
+        poisson = intensity_units(source) == "counts"
+        self.samples = [self._sample(s, label, poisson) for s in samples]
+        if not poisson:
+            context.warn(f"{label}: the projections are not counts: every point weighted alike (no Poisson errors)")
+
+    def _sample(self, sample: Projections, label: str, poisson: bool) -> TensorSample:
+        where = f"{label} ({sample.source})"
+        if sample.segments is None or sample.chi is None:
+            raise InputDataError(f"{where}: no azimuthal segments; tensor tomography fits them (align with "
+                                 "keep_segments: true, or integrate with segments)")
+        bands = {}
+        for name, (low, high) in self.params.bands.items():
+            inside = (sample.q >= low) & (sample.q <= high)
+            if not inside.any():
+                raise InputDataError(f"{where}: band '{name}' {[low, high]} holds none of the q bins "
+                                     f"({sample.q.min():.4g}-{sample.q.max():.4g} 1/angstrom)")
+            data = sample.segments[..., inside].mean(axis=-1)
+            bands[name] = (data, band_weights(data, sample.transmission, int(inside.sum()), poisson))
+        n_k, n_j = sample.raster_shape
+        geometry = geometry_of(sample.rotation, sample.tilt, sample.chi, (n_k, n_j), self.params.ell_max)
+        return TensorSample(name=sample.name, source=sample.source, bands=bands, projector=TensorProjector(geometry),
+                            pixel_um=self.params.pixel_size or sample.pixel_um, poisson=poisson)
+
+    def blocks(self) -> Sequence[tuple[int, str]]:
+        """(sample, band): each fitted on its own."""
+        return [(s, band) for s, sample in enumerate(self.samples) for band in sample.bands]
+
+    def process(self, block: tuple[int, str]) -> TensorResult:
+        """Fit one band of one sample; its derived volumes and fit quality."""
+        sample_index, band = block
+        sample = self.samples[sample_index]
+        data, weights = sample.bands[band]
+        problem = TensorProblem(sample.projector, data, weights, self.params.regularisation)
+        coefficients, report = solve(problem, self.params.iterations, nonnegative_mean=self.params.nonnegative_mean)
+        residual = problem.residual(coefficients)
+        chi2 = np.sum(problem.weights * residual.astype(np.float64) ** 2, axis=-1)
+        paths = sample.projector.back_project(np.ones(chi2.shape + (1,), np.float32))[:, 0]
+        quality = sample.projector.back_project(chi2[..., None])[:, 0] / (data.shape[-1] * np.maximum(paths, 1e-12))
+        scale = 1.0 / (sample.pixel_um * 1e-3) if sample.pixel_um else 1.0
+        return TensorResult(sample=sample.name, band=band, q_range=self.params.bands[band],
+                            coefficients=sample.projector.to_volume(coefficients * np.float32(scale)),
+                            fit_quality=sample.projector.to_volume(quality.astype(np.float32), fill=np.nan),
+                            reduced_chi2=float(np.sum(chi2) / max(problem.points, 1)), report=report)
+
+    def finalize(self, results: list[TensorResult], writer: StepWriter) -> None:
+        """Coefficients and derived volumes per sample and band, quality figures, a PNG per sample."""
+        self.results = results
+        for sample in self.samples:
+            first = next(r for r in results if r.sample == sample.name)
+            plot_orientation(self.workdir / f"{self.step_id}_{sample.name}.png", first, sample.pixel_um)
+        write_tensor_entry(writer.entry, self, results)
+
+    def units(self, sample: TensorSample) -> str:
+        return "counts/mm" if sample.pixel_um and sample.poisson else ("1/mm" if sample.pixel_um else "1/voxel")
+
+    def run(self, context: StepContext, writer: StepWriter) -> None:
+        """As every step, then the fit figures into the run summary and warnings for poor fits."""
+        super().run(context, writer)
+        lines, warnings = summary_lines(self.results, self.params)
+        context.summary.update(lines)
+        for message in warnings:
+            context.warn(message)
+
+    def estimate(self, input_shapes: Mapping[str, Mapping[str, tuple[int, ...]]]) -> Estimate:
+        """Peak memory from the raw segments [n, J, K, S, q]: the segments read (float32), one band's data,
+        weights and residual (×4), the raster coefficients of the adjoint, and L-BFGS's history (float64)."""
+        frames = input_shapes.get("projections", {}).get("frames", ())
+        if len(frames) != 5:
+            return Estimate()
+        n, n_j, n_k, n_seg, n_q = frames
+        n_c = (self.params.ell_max + 1) * (self.params.ell_max + 2) // 2
+        voxels = int(n_k * n_j * n_j * np.pi / 4)
+        memory = 4 * (n * n_j * n_k * n_seg * n_q + 4 * n * n_j * n_k * n_seg + n * n_j * n_k * n_c)
+        memory += 8 * voxels * n_c * (2 * 10 + 6)
+        return Estimate(outputs={"tensor/coefficients": (n_k, n_j, n_j, n_c)}, memory_bytes=int(memory))
+
+
+def band_weights(data: np.ndarray, transmission: np.ndarray | None, n_bins: int, poisson: bool) -> np.ndarray:
+    """1/σ² of a band mean of counts divided by T (σ² = d / T / n_bins, floored at the smallest positive
+    one), or ones; 0 where the data are not finite."""
+    finite = np.isfinite(data)
+    if not poisson:
+        return finite.astype(np.float32)
+    t = np.ones(data.shape[:3]) if transmission is None else np.clip(transmission, 1e-6, None)
+    variance = np.where(finite, data, 0.0) / t[..., None] / n_bins
+    positive = variance[variance > 0]
+    floor = float(positive.min()) if positive.size else 1.0
+    return np.where(finite, 1.0 / np.maximum(variance, floor), 0.0).astype(np.float32)
