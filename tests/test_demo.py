@@ -32,7 +32,8 @@ def test_the_demo_recovers_every_quantity_within_tolerance(demo):
             "low_sodiation alignment residual (rms, rigid translation removed)",
             "high_sodiation micropores reconstruction rel. rms error (electrode)", "low_sodiation electrode mask IoU",
             "high_sodiation micropore histogram width (std, 2x2x2 filtered)",
-            "micropore width ratio high/low sodiation"} <= names
+            "micropore width ratio high/low sodiation", "electrode tensor (micropores) orientation error, median",
+            "electrode tensor (micropores) mean intensity rel. rms error"} <= names
     for row in rows:
         assert row["ok"] and abs(row["recovered"] - row["truth"]) <= row["tolerance"], row
     assert "SAXS beam centre row" in result.output
@@ -41,12 +42,13 @@ def test_the_demo_recovers_every_quantity_within_tolerance(demo):
 def test_every_nexus_file_it_wrote_is_valid_and_figures_exist(demo):
     outdir, result = demo
     validated = [line for line in result.output.splitlines() if line.startswith("NeXus ")]
-    assert len(validated) >= 8 + 13 + 2 + 3  # operando: 6 raw scans, 2 calibrants, 13 entries; tomography: 2, 3
+    assert len(validated) >= 8 + 13 + 3 + 5  # operando: 6 raw scans, 2 calibrants, 13 entries; tomography: 3, 5
     assert all("valid (0 errors)" in line for line in validated)
     figures = sorted((outdir / "processed" / "operando_steps").glob("*.png"))
     assert {f.name for f in figures} >= {"saxs_geometry.png", "waxs_geometry.png", "differences_maps.png",
                                          "differences_series.png"}
     tomography = sorted((outdir / "processed" / "tomography_steps").glob("*.png"))
-    assert {"aligned_sinogram_low_sodiation.png", "volumes_high_sodiation.png"} <= {f.name for f in tomography}
+    assert {"aligned_sinogram_low_sodiation.png", "volumes_high_sodiation.png", "tensor_electrode.png"} <= {
+        f.name for f in tomography}
     assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
     assert (outdir / "operando.yaml").read_text().startswith("# The default operando pipeline")

@@ -168,3 +168,17 @@ def test_derived_quantities_of_a_known_function() -> None:
     assert mean_intensity(coefficients) == pytest.approx(values.mean(), rel=0.01)
     assert degree_of_anisotropy(coefficients) == pytest.approx(values.std() / values.mean(), rel=0.02)
     np.testing.assert_allclose(np.abs(main_orientation(coefficients) @ u), 1.0, atol=1e-9)
+
+
+def test_offsets_move_the_sample_on_the_raster() -> None:
+    """An offset (dj, dk) = (2, −1) px moves every projection's content by +2 along j and −1 along k (the
+    convention of the simulator's projector and of the align step's shifts, with the opposite sign)."""
+    rng = np.random.default_rng(5)
+    plain = random_geometry(rng, 5, (16, 18), 2)
+    offsets = np.tile([2.0, -1.0], (5, 1))
+    moved = geometry_of(plain.rotation_deg, plain.tilt_deg, plain.chi_deg, plain.raster, 2, offsets)
+    support = ball(plain.shape, 0) <= 4.0
+    a = rng.random((int(support.sum()), 6)).astype(np.float32)
+    still = TensorProjector(plain, support).forward(a)
+    shifted = TensorProjector(moved, support).forward(a)
+    np.testing.assert_allclose(shifted[:, :-1, 2:], still[:, 1:, :-2], rtol=1e-5, atol=1e-6)

@@ -18,7 +18,7 @@ from pathlib import Path
 from swaxs_plugins.core.executors import make_executor
 from swaxs_plugins.core.pipeline import StepRun, check_pipeline, run_pipeline
 from swaxs_plugins.core.registry import Registry
-from swaxs_plugins.demo import checks_tomography
+from swaxs_plugins.demo import checks_tensor, checks_tomography
 from swaxs_plugins.demo.checks import Comparison, compare_all
 from swaxs_plugins.io.output import prepare_folder
 from swaxs_plugins.io.validation import ValidationReport, validate_file
@@ -60,8 +60,9 @@ def run_demo(outdir: Path, *, seed: int = 0, executor: str = "serial", workers: 
     outdir = prepare_folder(outdir, "demo folder (OUTDIR)")
     simulated = [simulate_calibrants(outdir, seed=seed), simulate_operando(outdir, seed=seed)]
     tomography = simulate_tomography(outdir, seed=seed, samples=checks_tomography.SODIATION_ORDER)
+    oriented = simulate_tomography(outdir, seed=seed, samples=[checks_tensor.SAMPLE], misalign=False)
     raw_files = [path for result in simulated for path in (*result.raw, *result.references)]
-    raw_files += [sample.projections for sample in tomography.samples]
+    raw_files += [sample.projections for sample in (*tomography.samples, *oriented.samples)]
     registry = registry or Registry.discover()
     plans = [check_pipeline(install_pipeline(name, outdir), registry) for name in (DEFAULT_PIPELINE,
                                                                                     TOMOGRAPHY_PIPELINE)]
@@ -70,7 +71,7 @@ def run_demo(outdir: Path, *, seed: int = 0, executor: str = "serial", workers: 
         for plan in plans:
             runs += run_pipeline(plan, registry, chosen, overwrite=True)
     comparisons = compare_all(plans[0], outdir / "truth") + compare_all(
-        plans[1], outdir / "truth", checks=(checks_tomography.comparisons,))
+        plans[1], outdir / "truth", checks=(checks_tomography.comparisons, checks_tensor.comparisons))
     validation = [report for path in (*raw_files, *(plan.output for plan in plans)) for report in validate_file(path)]
     figures = sorted(figure for plan in plans for figure in plan.steps_dir.glob("*.png"))
     report = DemoReport(outdir, comparisons, validation, figures, runs)

@@ -60,11 +60,11 @@ def comparisons(steps: Mapping[str, Path], truth_dir: Path) -> list[Comparison]:
     return rows
 
 
-def aligned_samples(step_file: Path) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
-    """(sample, shifts [n, 2] applied, rotation, tilt) of every sample the align step wrote."""
+def aligned_samples(step_file: Path, step_id: str = "aligned") -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """(sample, shifts [n, 2] applied, rotation, tilt) of every sample the align step ``step_id`` wrote."""
     found = []
     with h5py.File(step_file, "r") as handle:
-        for sample, group in handle["aligned/alignment"].items():
+        for sample, group in handle[f"{step_id}/alignment"].items():
             shifts = group["shifts"]
             found.append((sample, np.stack([shifts["dj"][()], shifts["dk"][()]], axis=1),
                           shifts["rotation_angle"][()], shifts["tilt_angle"][()]))

@@ -7,8 +7,10 @@ J/2 of the rotation axis (:mod:`swaxs_plugins.tomo.tensor`: A a the segment inte
 
     min_a  ½ Σ w (A a − d)² + ½ λ D̄ ⟨a, −Δ a⟩        (:mod:`swaxs_plugins.tomo.tensor_solver`)
 
-by preconditioned L-BFGS, with w = 1/σ² from Poisson statistics where the projections are counts
-(σ² = d / T / n_bins for the band mean of counts divided by T; unit weights otherwise), non-finite
+by preconditioned L-BFGS (with an ``alignment`` input, the projector displaces the sample by −s_p in
+projection p, s the shifts the align step found, so the measured segments are fitted as they are:
+interpolating them would make errors at sharp edges that Poisson weights know nothing of), with w = 1/σ² from Poisson statistics where the projections are counts
+(σ² = max(d, 1) / T / n_bins for the band mean of counts divided by T; unit weights otherwise), non-finite
 points excluded, and a₀ ≥ 0 with ``nonnegative_mean``. Divided by the raster step (mm), a is an
 intensity per mm of path. Derived (:mod:`swaxs_plugins.tomo.tensor_derived`): the mean intensity
 a₀/√(4π), the degree of anisotropy, the main orientation, and per voxel the fit quality
@@ -27,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from swaxs_plugins.core.errors import InputDataError
-from swaxs_plugins.core.step import Estimate, InputSpec, Step, StepContext
+from swaxs_plugins.core.step import Estimate, InputSpec, Step, StepContext, StepOutputRef
 from swaxs_plugins.data.projections import Projections, read_projections, sample_names
 from swaxs_plugins.io.nexus import StepWriter
 from swaxs_plugins.steps.reconstruct.inputs import intensity_units
@@ -38,7 +40,7 @@ from swaxs_plugins.steps.reconstruct.tensor_outputs import (
     write_tensor_entry,
 )
 from swaxs_plugins.steps.reconstruct.tensor_parameters import TensorParameters
-from swaxs_plugins.tomo.tensor import TensorProjector, geometry_of
+from swaxs_plugins.tomo.tensor import TensorProjector, carved_support, geometry_of
 from swaxs_plugins.tomo.tensor_solver import TensorProblem, solve
 
 
@@ -59,7 +61,10 @@ class TensorReconstruction(Step):
 
     Parameters = TensorParameters
     inputs = {"projections": InputSpec("projections with azimuthal segments: a raw segmented-projections file per "
-                                       "sample, or align with keep_segments: true", source="any")}
+                                       "sample, or align with keep_segments: true", source="any"),
+              "alignment": InputSpec("an align step whose shifts are applied in the projector (the projections "
+                                     "then stay as measured, not interpolated)", step_kinds=("align",),
+                                     required=False)}
     definition = "NXswaxs_tensor_volumes"
     params: TensorParameters
 
@@ -74,11 +79,12 @@ class TensorReconstruction(Step):
         except InputDataError as error:
             raise InputDataError(f"{label}: {error}") from error
         poisson = intensity_units(source) == "counts"
-        self.samples = [self._sample(s, label, poisson) for s in samples]
+        offsets = alignment_offsets(context.inputs.get("alignment"), samples, f"step '{context.step_id}'")
+        self.samples = [self._sample(s, label, poisson, offsets.get(s.name)) for s in samples]
         if not poisson:
             context.warn(f"{label}: the projections are not counts: every point weighted alike (no Poisson errors)")
 
-    def _sample(self, sample: Projections, label: str, poisson: bool) -> TensorSample:
+    def _sample(self, sample: Projections, label: str, poisson: bool, offsets: np.ndarray | None) -> TensorSample:
         where = f"{label} ({sample.source})"
         if sample.segments is None or sample.chi is None:
             raise InputDataError(f"{where}: no azimuthal segments; tensor tomography fits them (align with "
@@ -92,8 +98,10 @@ class TensorReconstruction(Step):
             data = sample.segments[..., inside].mean(axis=-1)
             bands[name] = (data, band_weights(data, sample.transmission, int(inside.sum()), poisson))
         n_k, n_j = sample.raster_shape
-        geometry = geometry_of(sample.rotation, sample.tilt, sample.chi, (n_k, n_j), self.params.ell_max)
-        return TensorSample(name=sample.name, source=sample.source, bands=bands, projector=TensorProjector(geometry),
+        geometry = geometry_of(sample.rotation, sample.tilt, sample.chi, (n_k, n_j), self.params.ell_max, offsets)
+        support = carved_support(geometry, next(iter(bands.values()))[0]) if self.params.carve else None
+        return TensorSample(name=sample.name, source=sample.source, bands=bands,
+                            projector=TensorProjector(geometry, support),
                             pixel_um=self.params.pixel_size or sample.pixel_um, poisson=poisson)
 
     def blocks(self) -> Sequence[tuple[int, str]]:
@@ -150,14 +158,34 @@ class TensorReconstruction(Step):
         return Estimate(outputs={"tensor/coefficients": (n_k, n_j, n_j, n_c)}, memory_bytes=int(memory))
 
 
+def alignment_offsets(alignment: StepOutputRef | None, samples: Sequence[Projections], label: str
+                      ) -> dict[str, np.ndarray]:
+    """Per sample, the projector offsets (dj, dk) [n, 2] = −(the align step's shifts beyond the sample's own):
+    the aligned images are T(s) p, so the measured p is the model moved by −s."""
+    if alignment is None:
+        return {}
+    try:
+        aligned = {a.name: a for a in read_projections(alignment)}
+    except InputDataError as error:
+        raise InputDataError(f"{label}, input 'alignment': {error}") from error
+    offsets = {}
+    for sample in samples:
+        found = aligned.get(sample.name)
+        if found is None or found.n != sample.n or not np.allclose(found.rotation, sample.rotation):
+            raise InputDataError(f"{label}, input 'alignment' ({alignment.path}): no alignment of sample "
+                                 f"'{sample.name}' with its {sample.n} projections at the same angles; align the "
+                                 "same projections")
+        offsets[sample.name] = -(found.shifts - sample.shifts)
+    return offsets
+
+
 def band_weights(data: np.ndarray, transmission: np.ndarray | None, n_bins: int, poisson: bool) -> np.ndarray:
-    """1/σ² of a band mean of counts divided by T (σ² = d / T / n_bins, floored at the smallest positive
-    one), or ones; 0 where the data are not finite."""
+    """1/σ² of a band mean of counts divided by T, σ² = max(d, 1) / T / n_bins (at least one count's
+    variance: aligned projections are interpolated, and near-empty points would otherwise weigh without
+    bound), or ones; 0 where the data are not finite."""
     finite = np.isfinite(data)
     if not poisson:
         return finite.astype(np.float32)
     t = np.ones(data.shape[:3]) if transmission is None else np.clip(transmission, 1e-6, None)
-    variance = np.where(finite, data, 0.0) / t[..., None] / n_bins
-    positive = variance[variance > 0]
-    floor = float(positive.min()) if positive.size else 1.0
-    return np.where(finite, 1.0 / np.maximum(variance, floor), 0.0).astype(np.float32)
+    variance = np.maximum(np.where(finite, data, 0.0), 1.0) / t[..., None] / n_bins
+    return np.where(finite, 1.0 / variance, 0.0).astype(np.float32)

@@ -21,6 +21,8 @@ class TensorParameters(StepParameters):
     iterations: int = parameter(20, description="L-BFGS iterations", ge=1, le=10000)
     regularisation: float = parameter(0.1, description="weight of the Laplacian term, relative to the data's "
                                                        "curvature per voxel (0: none)", ge=0)
+    carve: bool = parameter(True, description="leave out the voxels that a fifth of the projections or more see "
+                                              "through empty rays (below 2 % of the brightest), dilated by one voxel")
     nonnegative_mean: bool = parameter(True, description="keep every voxel's spherical mean >= 0")
     pixel_size: float | None = parameter(None, description="raster step (voxel size) overriding the input's",
                                          unit="um", gt=0)
