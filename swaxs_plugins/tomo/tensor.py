@@ -182,31 +182,32 @@ def _footprint(centre, width, size, first, weights):  # pragma: no cover - compi
     first[0] = start
 
 
+@numba.njit(inline="always")
+def _voxel_weights(position, p, j_hat, k_hat, offsets, n_j, n_k, fj, wj, fk, wk):  # pragma: no cover - compiled
+    """The raster points (from ``fj[0]``, ``fk[0]``) and weights ``wj`` × ``wk`` of a voxel in projection p."""
+    x, y, z = position[0], position[1], position[2]
+    width_j = abs(j_hat[p, 0]) + abs(j_hat[p, 1]) + abs(j_hat[p, 2])
+    width_k = abs(k_hat[p, 0]) + abs(k_hat[p, 1]) + abs(k_hat[p, 2])
+    j_centre = x * j_hat[p, 0] + y * j_hat[p, 1] + z * j_hat[p, 2] + (n_j - 1) / 2.0 + offsets[p, 0]
+    k_centre = x * k_hat[p, 0] + y * k_hat[p, 1] + z * k_hat[p, 2] + (n_k - 1) / 2.0 + offsets[p, 1]
+    _footprint(j_centre, width_j, n_j, fj, wj)
+    _footprint(k_centre, width_k, n_k, fk, wk)
+
+
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _splat(coefficients, positions, j_hat, k_hat, offsets, out):  # pragma: no cover - compiled
     n, n_k, n_j, n_c = out.shape
-    cj, ck = (n_j - 1) / 2.0, (n_k - 1) / 2.0
     for p in numba.prange(n):
-        width_j = abs(j_hat[p, 0]) + abs(j_hat[p, 1]) + abs(j_hat[p, 2])
-        width_k = abs(k_hat[p, 0]) + abs(k_hat[p, 1]) + abs(k_hat[p, 2])
-        wj = np.zeros(TAPS, np.float32)
-        wk = np.zeros(TAPS, np.float32)
-        fj = np.zeros(1, np.int64)
-        fk = np.zeros(1, np.int64)
+        wj, wk = np.zeros(TAPS, np.float32), np.zeros(TAPS, np.float32)
+        fj, fk = np.zeros(1, np.int64), np.zeros(1, np.int64)
         for v in range(positions.shape[0]):
-            x, y, z = positions[v, 0], positions[v, 1], positions[v, 2]
-            j_centre = x * j_hat[p, 0] + y * j_hat[p, 1] + z * j_hat[p, 2] + cj + offsets[p, 0]
-            k_centre = x * k_hat[p, 0] + y * k_hat[p, 1] + z * k_hat[p, 2] + ck + offsets[p, 1]
-            _footprint(j_centre, width_j, n_j, fj, wj)
-            _footprint(k_centre, width_k, n_k, fk, wk)
+            _voxel_weights(positions[v], p, j_hat, k_hat, offsets, n_j, n_k, fj, wj, fk, wk)
             source = coefficients[v]
             for a in range(TAPS):
-                if wk[a] == 0:
-                    continue
                 for b in range(TAPS):
-                    if wj[b] == 0:
-                        continue
                     w = wk[a] * wj[b]
+                    if w == 0:
+                        continue
                     target = out[p, fk[0] + a, fj[0] + b]
                     for c in range(n_c):
                         target[c] += w * source[c]
@@ -215,28 +216,17 @@ def _splat(coefficients, positions, j_hat, k_hat, offsets, out):  # pragma: no c
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _gather(on_raster, positions, j_hat, k_hat, offsets, out):  # pragma: no cover - compiled
     n, n_k, n_j, n_c = on_raster.shape
-    cj, ck = (n_j - 1) / 2.0, (n_k - 1) / 2.0
     for v in numba.prange(positions.shape[0]):
         total = np.zeros(n_c, dtype=np.float32)
-        wj = np.zeros(TAPS, np.float32)
-        wk = np.zeros(TAPS, np.float32)
-        fj = np.zeros(1, np.int64)
-        fk = np.zeros(1, np.int64)
-        x, y, z = positions[v, 0], positions[v, 1], positions[v, 2]
+        wj, wk = np.zeros(TAPS, np.float32), np.zeros(TAPS, np.float32)
+        fj, fk = np.zeros(1, np.int64), np.zeros(1, np.int64)
         for p in range(n):
-            width_j = abs(j_hat[p, 0]) + abs(j_hat[p, 1]) + abs(j_hat[p, 2])
-            width_k = abs(k_hat[p, 0]) + abs(k_hat[p, 1]) + abs(k_hat[p, 2])
-            j_centre = x * j_hat[p, 0] + y * j_hat[p, 1] + z * j_hat[p, 2] + cj + offsets[p, 0]
-            k_centre = x * k_hat[p, 0] + y * k_hat[p, 1] + z * k_hat[p, 2] + ck + offsets[p, 1]
-            _footprint(j_centre, width_j, n_j, fj, wj)
-            _footprint(k_centre, width_k, n_k, fk, wk)
+            _voxel_weights(positions[v], p, j_hat, k_hat, offsets, n_j, n_k, fj, wj, fk, wk)
             for a in range(TAPS):
-                if wk[a] == 0:
-                    continue
                 for b in range(TAPS):
-                    if wj[b] == 0:
-                        continue
                     w = wk[a] * wj[b]
+                    if w == 0:
+                        continue
                     source = on_raster[p, fk[0] + a, fj[0] + b]
                     for c in range(n_c):
                         total[c] += w * source[c]
