@@ -5,7 +5,6 @@ pipeline step and its NeXus file, the command, and bad input."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import fabio
 import h5py

@@ -23,7 +23,6 @@ import tomopy
 from swaxs_plugins.core.errors import InputDataError
 from swaxs_plugins.steps.reconstruct.engines import Engine, SlicesEngine
 from swaxs_plugins.steps.reconstruct.scalar import ScalarReconstruction
-from swaxs_plugins.tomo import slices
 
 MATCH_TOLERANCE = 0.05
 
