@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 import math
 from pathlib import Path
 
@@ -22,6 +23,7 @@ def run_benchmark(name: str, options: list[str], folder: Path, monkeypatch: pyte
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
     spec.loader.exec_module(module)
     path = folder / f"{name}.json"
     returned = module.main([*options, "--json", str(path)])
@@ -67,3 +69,26 @@ def test_alignment_benchmark_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     document = run_benchmark("alignment", ["--voxels", "12", "--projections", "18"], tmp_path, monkeypatch)
     assert_comparisons(document, "alignment", ("ours_residual_px", "peer_residual_px", "unaligned_residual_px"))
     assert document["cases"][0]["unaligned_residual_px"] > 0.5
+
+
+def test_tomography_benchmark_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    document = run_benchmark("tomography", ["--voxels", "10", "--iterations", "3", "--long-iterations", "4",
+                                            "--untilted", "12", "--tilts", "30", "--per-tilt", "6",
+                                            "--large-voxels", "6", "--large-tilts", "0,30", "--mumott-python", "none"],
+                             tmp_path, monkeypatch)
+    assert document["benchmark"] == "tomography"
+    cases = document["cases"]
+    reconstructions = [c for c in cases if "reconstruction time" in c["name"]]
+    assert [c["ours_iterations_done"] for c in reconstructions] == [3, 3, 4]
+    assert sum("one loss and gradient" in c["name"] for c in cases) == 3
+    assert sum(c["unit"] == "GB" for c in cases) == 2
+    for case in cases:        # mumott skipped: said so, no peer, no speedup; ours measured
+        assert "vs mumott run_sigtt" in case["name"] and case["peer_skipped"] == "skipped: --mumott-python none"
+        assert case["peer"] is None and case["speedup"] is None
+        assert isinstance(case["ours"], float) and math.isfinite(case["ours"]) and case["ours"] > 0
+    for case in reconstructions:
+        for where in ("", "interior_"):
+            for error in ("coefficient_rel_error", "mean_rel_error", "orientation_median_deg", "orientation_p90_deg"):
+                value = case[f"ours_{where}{error}"]
+                assert isinstance(value, float) and math.isfinite(value) and value >= 0, (where, error, case)
+        assert case["ours_coefficient_rel_error"] < 1.0 and case["ours_orientation_median_deg"] < 45
