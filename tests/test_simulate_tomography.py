@@ -223,8 +223,8 @@ def test_noise_is_poisson_about_the_expected_counts(runs):
 
 def independent_projection(truth_path, index):
     """Counts and transmission of one projection from the truth file, evaluating f(n) by Legendre
-    polynomials of n · u (not through the harmonics), averaged over each segment's width by the midpoint
-    rule (not Gauss–Legendre), and projecting the full volume."""
+    polynomials of n · u (not through the harmonics), averaged over each segment's width by 12-node
+    Gauss–Legendre (the simulator uses 8 on the harmonics), and projecting the full volume."""
     with h5py.File(truth_path, "r") as truth:
         mean = truth["mean_intensity"][()]
         axes = truth["orientation"][()]
@@ -236,12 +236,12 @@ def independent_projection(truth_path, index):
     side = mu.shape[0] + 2 * resolve_scale("small").margin_px
     matrix = projector.projection_matrix(projector.voxel_centres(mu.shape), (side, side), rotation, tilt, tuple(shift))
     width = 180.0 / len(chi)
+    nodes, weights = np.polynomial.legendre.leggauss(12)  # not the simulator's 8 nodes; exact for these degrees
     f = np.zeros((axes[..., 0].size, len(chi)))
-    for s, centre in enumerate(chi):  # the mean over the segment's width: midpoint rule, 256 points
-        points = centre + ((np.arange(256) + 0.5) / 256 - 0.5) * width
-        cosines = axes.reshape(-1, 3) @ scattering_directions(rotation, tilt, points).T
-        f[:, s] = 1 + sum(beta * eval_legendre(ell, cosines) for ell, beta in zip(degrees, betas)
-                          if ell <= ell_max).mean(axis=1)
+    for s, centre in enumerate(chi):  # the mean over the segment's width
+        cosines = axes.reshape(-1, 3) @ scattering_directions(rotation, tilt, centre + nodes * width / 2).T
+        f[:, s] = (1 + sum(beta * eval_legendre(ell, cosines) for ell, beta in zip(degrees, betas)
+                           if ell <= ell_max)) @ weights / 2
     emission = mean.reshape(-1, 1, mean.shape[-1]) * f[:, :, None]
     transmission = np.exp(-projector.forward_project(matrix, mu, (side, side)) * voxel)
     counts = projector.forward_project(matrix, emission, (side, side)) * voxel * transmission[:, :, None, None]
