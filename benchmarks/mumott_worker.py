@@ -15,7 +15,9 @@ calls). It writes to ``--out`` (npz):
 
 ``coefficients`` mumott's array [X, Y, Z, C] (its basis and frame: ``swaxs_plugins.io.mumott.
 import_mumott_coefficients`` converts), ``ell_max``, ``wall_s`` (the whole ``run_sigtt``, projector
-compilation included), ``loss_gradient_s``, ``peak_rss_bytes`` (``resource.getrusage``),
+compilation included), ``loss_gradient_s``, ``peak_rss_bytes`` (``VmHWM`` of ``/proc/self/status``: this
+process's own high-water mark; ``ru_maxrss_bytes``, from ``resource.getrusage``, also counts the RSS of
+the parent at the fork, which Linux carries across exec),
 ``mumott_version``, ``iterations_done`` (L-BFGS ``nit``), ``loss_evaluations`` (``nfev``), ``final_loss``,
 ``message``, ``numba_threads``, ``load_s``, ``maxfun`` (−1: mumott's default), ``source`` (the input file),
 ``first_loss_gradient_s`` (the warm-up call) and ``loss_gradient_all_s`` (every timed call).
@@ -98,10 +100,11 @@ def main(argv: list[str] | None = None) -> dict:
         record = {"coefficients": coefficients, "ell_max": args.ell_max, "wall_s": wall_s,
                   "iterations_done": int(result.get("nit", -1)), "loss_evaluations": int(result.get("nfev", -1)),
                   "final_loss": float(result.get("fun", np.nan)), "message": str(result.get("message", ""))}
-    peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024     # kB on Linux
+    peak_rss_bytes = own_peak_rss_bytes()
     record.update({
         "loss_gradient_s": min(timed[1:]), "first_loss_gradient_s": timed[0], "loss_gradient_all_s": timed[1:],
         "peak_rss_bytes": peak_rss_bytes, "mumott_version": mumott.__version__,
+        "ru_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,     # kB on Linux
         "numba_threads": numba.get_num_threads(), "load_s": load_s, "source": str(args.file), "maxfun": maxfun,
     })
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +112,17 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {k: v for k, v in record.items() if k != "coefficients"}
     print(" ".join(f"{k}={v}" for k, v in summary.items()))
     return record
+
+
+def own_peak_rss_bytes() -> int:
+    """The peak resident memory of this process since it started (VmHWM), ru_maxrss where /proc has none."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def sigtt_loss_function(container, ell_max: int):

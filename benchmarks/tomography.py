@@ -21,8 +21,9 @@ J/2 in it that the data do not show empty (space carving, as reconstruct/tensor 
 
 Both run in a fresh process of their own (ours: this file with ``--worker``), which reads the data, builds
 its problem, times one loss and gradient (a warm-up call, then the best of 3), reconstructs, and reports its
-peak resident memory (``resource.getrusage``: the whole process, imports and data included, the same
-measure for both). Reconstruction times include building the projector and the problem (ours: the Jacobi
+peak resident memory (VmHWM of ``/proc/self/status``: the whole process since it started, imports and data
+included, the same measure for both; not getrusage's ru_maxrss, which on Linux starts from the parent's RSS
+at the fork). Reconstruction times include building the projector and the problem (ours: the Jacobi
 preconditioner and the data's curvature; mumott: compiling its kernels for the geometry, which its first
 call does), not reading the data.
 
@@ -200,6 +201,15 @@ def accuracy(coefficients: np.ndarray, sim: Simulated, prefix: str) -> dict[str,
 # --------------------------------------------------------------------------------------------------
 
 def peak_rss_bytes() -> int:
+    """The peak resident memory of this process since it started (VmHWM of /proc/self/status; getrusage's
+    ru_maxrss would count the parent's RSS at the fork, which Linux carries across exec), ru_maxrss where /proc
+    has none."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024      # kB on Linux
 
 
@@ -432,7 +442,7 @@ def small_cases(sim: Simulated, args: argparse.Namespace, folder: Path, skipped:
     cases.append(comparison(
         f"{sim.label}, {n} iterations: peak memory, ours vs {PEER}", gigabytes(ours[f"rss_after_{n}_bytes"]),
         None if default is None else gigabytes(default["peak_rss_bytes"]), "GB", skipped,
-        how="peak RSS of each one's own process (resource.getrusage ru_maxrss: interpreter, libraries, data read, "
+        how="peak RSS of each one's own process (VmHWM: interpreter, libraries, data read, "
             "problem, reconstruction, loss-and-gradient timing)",
         ours_rss_after_read_gb=gigabytes(ours["rss_after_read_bytes"]), **provenance("peer", default), **common))
     return cases
@@ -469,7 +479,7 @@ def large_case(args: argparse.Namespace, folder: Path, skipped: str | None) -> l
         comparison(f"{sim.label}, one loss and gradient: peak memory, ours vs {PEER}",
                    gigabytes(ours["rss_after_loss_gradient_bytes"]),
                    None if peer is None else gigabytes(peer["peak_rss_bytes"]), "GB", reason,
-                   how="peak RSS of each one's own process (resource.getrusage ru_maxrss: interpreter, libraries, "
+                   how="peak RSS of each one's own process (VmHWM: interpreter, libraries, "
                        "data read, problem built, loss and gradient)",
                    ours_rss_after_read_gb=gigabytes(ours["rss_after_read_bytes"]), **common),
     ]
