@@ -11,9 +11,10 @@ Implementations: ``tensor`` (spherical harmonics, all projections, :mod:`.tensor
 (default; the project's projector: at least as accurate as scikit-image's and astra's CPU methods and 1.3 to 6.6 times faster, ``benchmarks/reconstruction.py``), ``skimage``
 (scikit-image's iradon / iradon_sart with the half-pixel centre shifted in Fourier space) and
 ``astra`` (:mod:`.astra_engine`, astra-toolbox's CPU FBP and SIRT) and ``tomopy``
-(:mod:`.tomopy_engine`, gridrec and SIRT, its conventions found on a probe image), each registered
-only where its library imports: astra-toolbox is GPL-3 and tomopy conda-only, so neither is a
-dependency. Where one does not import, the reason is in the default implementation's description
+(:mod:`.tomopy_engine`, gridrec and SIRT, its conventions found on a probe image) and ``mumott``
+(:mod:`.mumott_engine`, tensor tomography on mumott's run_sigtt), each registered only where its
+library imports: astra-toolbox is GPL-3, tomopy conda-only and mumott 2.3 needs matplotlib < 3.9, so
+none is a dependency. Where one does not import, the reason is in the default implementation's description
 (``swaxs plugins --json``, ``swaxs describe reconstruct``).
 """
 
@@ -51,7 +52,15 @@ def _tomopy() -> StepImpl:
                                 "its geometry checked against the project's projector on a probe image)")
 
 
-OPTIONAL = {"astra": _astra, "tomopy": _tomopy}
+def _mumott() -> StepImpl:
+    from swaxs_plugins.steps.reconstruct.mumott_engine import MumottReconstruction
+
+    return StepImpl(kind="reconstruct", name="mumott", cls=MumottReconstruction, version=__version__,
+                    description="SAXS tensor tomography on mumott's run_sigtt (optional; mumott 2.3 imports only "
+                                "with matplotlib < 3.9): the same inputs and outputs as reconstruct/tensor")
+
+
+OPTIONAL = {"astra": _astra, "tomopy": _tomopy, "mumott": _mumott}
 
 
 def optional_implementations() -> tuple[list[StepImpl], list[str]]:
@@ -67,8 +76,8 @@ def optional_implementations() -> tuple[list[StepImpl], list[str]]:
 
 @hookimpl
 def swaxs_register_steps() -> list[StepImpl]:
-    """Register ``reconstruct/scalar`` (default), ``reconstruct/skimage``, and ``reconstruct/astra`` and
-    ``reconstruct/tomopy`` where their libraries import."""
+    """Register ``reconstruct/scalar`` (default), ``reconstruct/skimage``, ``reconstruct/tensor``, and
+    ``reconstruct/astra``, ``reconstruct/tomopy`` and ``reconstruct/mumott`` where their libraries import."""
     optional, unavailable = optional_implementations()
     missing = f"; other engines: {'; '.join(unavailable)}" if unavailable else ""
     return [StepImpl(kind="reconstruct", name="scalar", cls=ScalarReconstruction, version=__version__,

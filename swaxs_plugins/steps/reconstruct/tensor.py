@@ -40,8 +40,8 @@ from swaxs_plugins.steps.reconstruct.tensor_outputs import (
     write_tensor_entry,
 )
 from swaxs_plugins.steps.reconstruct.tensor_parameters import TensorParameters
-from swaxs_plugins.tomo.tensor import TensorProjector, carved_support, geometry_of
-from swaxs_plugins.tomo.tensor_solver import TensorProblem, solve
+from swaxs_plugins.tomo.tensor import TensorGeometry, TensorProjector, carved_support, geometry_of
+from swaxs_plugins.tomo.tensor_solver import SolverReport, TensorProblem, solve
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ class TensorReconstruction(Step):
             raise InputDataError(f"{label}: {error}") from error
         poisson = intensity_units(source) == "counts"
         offsets = alignment_offsets(context.inputs.get("alignment"), samples, f"step '{context.step_id}'")
+        self.projections = {s.name: s for s in samples}
         self.samples = [self._sample(s, label, poisson, offsets.get(s.name)) for s in samples]
         if not poisson:
             context.warn(f"{label}: the projections are not counts: every point weighted alike (no Poisson errors)")
@@ -99,10 +100,21 @@ class TensorReconstruction(Step):
             bands[name] = (data, band_weights(data, sample.transmission, int(inside.sum()), poisson))
         n_k, n_j = sample.raster_shape
         geometry = geometry_of(sample.rotation, sample.tilt, sample.chi, (n_k, n_j), self.params.ell_max, offsets)
-        support = carved_support(geometry, next(iter(bands.values()))[0]) if self.params.carve else None
         return TensorSample(name=sample.name, source=sample.source, bands=bands,
-                            projector=TensorProjector(geometry, support),
+                            projector=TensorProjector(geometry, self.support(geometry, next(iter(bands.values()))[0])),
                             pixel_um=self.params.pixel_size or sample.pixel_um, poisson=poisson)
+
+    def support(self, geometry: TensorGeometry, data: np.ndarray) -> np.ndarray | None:
+        """The voxels fitted: the carved support, or (None) all within J/2 of the rotation axis."""
+        return carved_support(geometry, data) if self.params.carve else None
+
+    def solver(self) -> str:
+        """The solver and its settings, as the output file and the run summary name them."""
+        return (f"preconditioned L-BFGS (swaxs_plugins.tomo.tensor_solver), Laplacian term, regularisation "
+                f"{self.params.regularisation:g}, {'carved support' if self.params.carve else 'cylinder'}")
+
+    def regularisation(self) -> float:
+        return float(self.params.regularisation)
 
     def blocks(self) -> Sequence[tuple[int, str]]:
         """(sample, band): each fitted on its own."""
@@ -115,6 +127,12 @@ class TensorReconstruction(Step):
         data, weights = sample.bands[band]
         problem = TensorProblem(sample.projector, data, weights, self.params.regularisation)
         coefficients, report = solve(problem, self.params.iterations, nonnegative_mean=self.params.nonnegative_mean)
+        return self.result(sample, band, problem, coefficients, report)
+
+    def result(self, sample: TensorSample, band: str, problem: TensorProblem, coefficients: np.ndarray,
+               report: SolverReport) -> TensorResult:
+        """The coefficients [V, C] of one band in the output layout, with the fit quality under our projector."""
+        data = sample.bands[band][0]
         residual = problem.residual(coefficients)
         chi2 = np.sum(problem.weights * residual.astype(np.float64) ** 2, axis=-1)
         paths = sample.projector.back_project(np.ones(chi2.shape + (1,), np.float32))[:, 0]
@@ -139,7 +157,7 @@ class TensorReconstruction(Step):
     def run(self, context: StepContext, writer: StepWriter) -> None:
         """As every step, then the fit figures into the run summary and warnings for poor fits."""
         super().run(context, writer)
-        lines, warnings = summary_lines(self.results, self.params)
+        lines, warnings = summary_lines(self.results, self.params, self.solver())
         context.summary.update(lines)
         for message in warnings:
             context.warn(message)

@@ -8,7 +8,7 @@
 - ``volumes/<sample>/``: the band means in the volumes layout of :mod:`swaxs_plugins.data.volumes`
   (one "q" per band at its centre, the bands as regions), for the ``volume`` step;
 - ``mean_intensity``: the first sample's first band (a link), the entry's default plot;
-- ``ell_max``, ``regularisation``, ``sample_names``.
+- ``ell_max``, ``regularisation``, ``solver`` (the implementation and its settings), ``sample_names``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from swaxs_plugins.data.volumes import Volume, voxel_axes, write_volumes
 from swaxs_plugins.io.figures import new_figure, save_figure
 from swaxs_plugins.io.nexus import ordered_collection, set_nx_class, write_nxdata
-from swaxs_plugins.steps.reconstruct.tensor_parameters import TensorParameters
+from swaxs_plugins.steps.reconstruct.tensor_parameters import HarmonicBandParameters
 from swaxs_plugins.tomo import harmonics
 from swaxs_plugins.tomo.tensor_derived import degree_of_anisotropy, main_orientation, mean_intensity
 from swaxs_plugins.tomo.tensor_solver import SolverReport
@@ -74,7 +74,8 @@ def write_tensor_entry(entry: h5py.Group, step: TensorReconstruction, results: S
     entry["mean_intensity"] = entry[f"tensor/{first.sample}/{first.band}/mean_intensity"]
     entry.attrs["default"] = "mean_intensity"
     entry["ell_max"] = np.int64(step.params.ell_max)
-    entry["regularisation"] = float(step.params.regularisation)
+    entry["regularisation"] = step.regularisation()
+    entry["solver"] = step.solver()
     entry["sample_names"] = np.array([s.name for s in step.samples], dtype=h5py.string_dtype())
 
 
@@ -139,7 +140,8 @@ def plot_orientation(path: Path, result: TensorResult, pixel_um: float | None) -
     save_figure(figure, path)
 
 
-def summary_lines(results: Sequence[TensorResult], params: TensorParameters) -> tuple[dict[str, str], list[str]]:
+def summary_lines(results: Sequence[TensorResult], params: HarmonicBandParameters, solver: str
+                  ) -> tuple[dict[str, str], list[str]]:
     """The run summary's lines and the warnings: a fit with a large χ²ᵣ or a solver that stopped abnormally."""
     fits = "; ".join(f"{r.sample} {r.band}: reduced chi2 {r.reduced_chi2:.3g}, {r.report.iterations} iterations "
                      f"({r.report.evaluations} evaluations, {r.report.seconds:.1f} s)" for r in results)
@@ -148,8 +150,8 @@ def summary_lines(results: Sequence[TensorResult], params: TensorParameters) -> 
         if r.reduced_chi2 > params.max_reduced_chi2:
             warnings.append(f"{r.sample} {r.band}: reduced chi-square {r.reduced_chi2:.3g} above max_reduced_chi2 "
                             f"{params.max_reduced_chi2:g}: the harmonics do not describe the segments (try a larger "
-                            "ell_max, check the alignment, or a smaller regularisation)")
+                            "ell_max, more iterations, check the alignment, or a weaker regularisation)")
         if "ABNORMAL" in r.report.message.upper():
             warnings.append(f"{r.sample} {r.band}: L-BFGS stopped abnormally ({r.report.message}); the coefficients "
                             "may not be converged")
-    return {"fits": fits, "harmonics": f"ell_max {params.ell_max}, regularisation {params.regularisation:g}"}, warnings
+    return {"fits": fits, "harmonics": f"ell_max {params.ell_max}", "solver": solver}, warnings
