@@ -5,7 +5,9 @@ from mumott 2.3's source (its rotation from inner/outer axis and angle, probed d
 the coefficient conversion both ways and the reconstruction files read. With mumott (its own environment,
 docs/mumott.md; skipped elsewhere): ``mumott.DataContainer`` reads back what was exported, mumott's basis
 is ours × √(4π), and mumott's forward model (SAXSProjector + SphericalHarmonics) of a smooth coefficient
-phantom equals a plain reference of ours (``projector.projection_matrix``, segment means) within 2 %.
+phantom equals a plain reference of ours (``projector.projection_matrix``, segment means) and the
+reconstruction's projector (``tomo.tensor.TensorProjector``) within 2 %; ``reconstruct/mumott`` on the
+simulated electrode.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from swaxs_plugins.data.projections import Projections
 from swaxs_plugins.io.mumott import (COEFFICIENT_FACTOR, export_coefficients_to_mumott, export_mumott,
                                      import_mumott_coefficients, read_mumott_reconstruction)
 from swaxs_plugins.tomo import harmonics, projector
+from swaxs_plugins.tomo.tensor import TensorProjector, geometry_of
 
 WORKER = Path(__file__).resolve().parents[1] / "benchmarks" / "mumott_worker.py"
 Q = np.array([0.01, 0.02, 0.04, 0.1, 0.12, 0.2, 0.3, 0.4])
@@ -321,6 +324,8 @@ def test_mumott_forward_model_matches_ours(tmp_path: Path) -> None:
         return float(np.linalg.norm(theirs[some] - reference) / np.linalg.norm(reference))
 
     assert error(expected) < 0.02
+    tensor = TensorProjector(geometry_of(rotation, tilt, CHI, raster, ell_max, offsets), np.ones((n_side,) * 3, bool))
+    assert error(tensor.forward(tensor.from_volume(np.swapaxes(coefficients, 0, 2)).astype(np.float32))) < 0.02
     # the comparison sees each convention: another sense of rotation, of χ, or of the offsets is far off
     # (checked on projections 7-13, untilted and tilted, to save time)
     some = slice(7, 14)

@@ -28,9 +28,9 @@ def importable(name: str) -> bool:
 
 def test_optional_engines_are_registered_exactly_where_they_import() -> None:
     optional, unavailable = optional_implementations()
-    expected = [name for name in ("astra", "tomopy") if importable(name)]
+    expected = [name for name in ("astra", "tomopy", "mumott") if importable(name)]
     assert [impl.name for impl in optional] == expected
-    missing = [name for name in ("astra", "tomopy") if name not in expected]
+    missing = [name for name in ("astra", "tomopy", "mumott") if name not in expected]
     assert [reason.split(" ")[0] for reason in unavailable] == missing
     for reason in unavailable:
         assert "not importable here" in reason and reason in swaxs_register_steps()[0].description
