@@ -62,6 +62,10 @@ def test_check_then_run_then_validate(pipeline, tmp_path):
     ran = invoke("run", str(pipeline))
     assert ran.exit_code == 0 and "ran" in ran.output
     assert "unchanged" in invoke("run", str(pipeline)).output
+    rerun = invoke("run", str(pipeline), "--from", "sums")
+    assert rerun.exit_code == 0 and "ran" in rerun.output and "unchanged" not in rerun.output
+    unknown = invoke("run", str(pipeline), "--from", "nosuch")
+    assert unknown.exit_code == 1 and "no step 'nosuch' to rerun from; the steps are sums" in unknown.output
     validated = invoke("validate", str(tmp_path / "out" / "cli.nxs"))
     assert validated.exit_code == 0 and "[NXswaxs_step] OK: 0 errors" in validated.output
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -139,12 +140,99 @@ def test_an_unchanged_rerun_skips_and_a_changed_one_needs_overwrite(raw_scan, tm
     again = run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
     assert [r.status for r in again] == ["unchanged", "unchanged"]
     path.write_text(pipeline_text(raw).replace("offset: 1.5", "offset: 3.0"))
-    with pytest.raises(SwaxsError, match="step 'shifted': .* was made from other inputs or parameters; run with --overwrite"):
+    with pytest.raises(SwaxsError, match="step 'shifted': .* was made from other inputs, parameters or code; run with "
+                                         "--from shifted .* or --overwrite"):
         run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
     runs = run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False), overwrite=True)
     assert [r.status for r in runs] == ["ran", "ran"]
     with h5py.File(runs[1].path, "r") as handle:
         np.testing.assert_allclose(handle["shifted/shifted/I"][()], expected_sums(frames, 2.0) + 3.0)
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ("monitor: /entry/instrument/i0/dat", "input 'scans', field 'monitor': {raw}: no dataset at '/entry/instrument/i0/dat'"),
+    ("diode: /entry/instrument/det/data", "input 'scans', field 'diode': {raw}: '/entry/instrument/det/data' has 3840 "
+                                          "values for 10 frames"),
+    ("scan_shape: [3, 4]", "input 'scans', field 'scan_shape': [3, 4] does not hold the 10 frames of {raw}"),
+    ("scan_shape: /entry/scan_shape", "input 'scans', field 'scan_shape': {raw}: '/entry/scan_shape' says [2, 4], "
+                                      "which does not hold its 10 frames"),
+    ("positions: {{x: /entry/instrument/i0/data, y: /entry/y}}", "input 'scans', field 'positions.y': {raw}: no "
+                                                                 "dataset at '/entry/y'"),
+    ("timestamp: /entry/start_time", "input 'scans', field 'timestamp': {raw}: no dataset at '/entry/start_time'"),
+])
+def test_check_finds_what_the_metadata_show(raw_scan, tmp_path, registry, fields, expected):
+    """Every dataset a raw input names, in every file, against that file's frames: found by check, before a run."""
+    raw, _ = raw_scan
+    with h5py.File(raw, "a") as handle:
+        handle["/entry/scan_shape"] = [2, 4]
+    text = pipeline_text(raw).replace("frames: /entry/instrument/det/data", "frames: /entry/instrument/det/data, "
+                                      + fields.format())
+    assert problems_of(write_pipeline(tmp_path / "p.yaml", text), registry) == [expected.format(raw=raw)]
+
+
+def test_check_passes_datasets_that_fit(raw_scan, tmp_path, registry):
+    raw, _ = raw_scan
+    with h5py.File(raw, "a") as handle:
+        handle["/entry/scan_shape"] = [2, 5]
+        handle["/entry/start_time"] = "2026-12-02T04:00:00"
+    fields = ("monitor: /entry/instrument/i0/data, diode: /entry/instrument/diode/data, scan_shape: /entry/scan_shape, "
+              "positions: {x: /entry/instrument/i0/data}, timestamp: /entry/start_time")
+    text = pipeline_text(raw).replace("frames: /entry/instrument/det/data", f"frames: /entry/instrument/det/data, {fields}")
+    assert [s.config.id for s in check_pipeline(write_pipeline(tmp_path / "p.yaml", text), registry).steps] == \
+        ["sums", "shifted"]
+
+
+def test_rerun_from_a_step_recomputes_it_and_what_depends_on_it(raw_scan, tmp_path, registry):
+    """``rerun_from``: the step and the steps reading its output run again, earlier ones are kept; a changed
+    later step needs no ``overwrite``; an unknown step is named with the pipeline's steps."""
+    raw, frames = raw_scan
+    path = write_pipeline(tmp_path / "p.yaml", pipeline_text(raw))
+    run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
+    for step, statuses in (("shifted", ["unchanged", "ran"]), ("sums", ["ran", "ran"])):
+        runs = run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False), rerun_from=step)
+        assert [r.status for r in runs] == statuses, step
+    path.write_text(pipeline_text(raw).replace("offset: 1.5", "offset: 3.0"))
+    runs = run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False), rerun_from="shifted")
+    assert [r.status for r in runs] == ["unchanged", "ran"]
+    with h5py.File(runs[1].path, "r") as handle:
+        np.testing.assert_allclose(handle["shifted/shifted/I"][()], expected_sums(frames, 2.0) + 3.0)
+    with pytest.raises(PipelineError, match="no step 'shift' to rerun from; the steps are sums, shifted"):
+        run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False), rerun_from="shift")
+
+
+def test_a_moved_processed_folder_resumes(tmp_path, registry):
+    """A folder with raw data, a parameter file, the pipeline (relative paths) and its results, moved elsewhere:
+    every step is unchanged (paths do not enter the fingerprints, content does)."""
+    from conftest import write_raw_scan
+
+    site = tmp_path / "site"
+    site.mkdir()
+    frames = write_raw_scan(site / "scan.nxs")
+    np.save(site / "offsets.npy", np.arange(len(frames), dtype=float))
+    path = write_pipeline(site / "p.yaml", pipeline_text(Path("scan.nxs"), extra=", offsets: offsets.npy"))
+    run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
+    moved = shutil.move(site, tmp_path / "moved")
+    runs = run_pipeline(check_pipeline(Path(moved) / "p.yaml", registry), registry, SerialExecutor(progress=False))
+    assert [r.status for r in runs] == ["unchanged", "unchanged"]
+    assert all(r.path.is_relative_to(tmp_path / "moved") for r in runs)
+
+
+def test_a_plugin_whose_code_changed_is_not_reported_unchanged(raw_scan, tmp_path):
+    """The same version, other code (one line added to the plugin file that defines both steps): the first
+    step's file counts as made by other code; ``rerun_from`` it recomputes both."""
+    raw, _ = raw_scan
+    plugins = tmp_path / "plugins"
+    shutil.copytree(TEST_PLUGINS, plugins)
+    path = write_pipeline(tmp_path / "p.yaml", pipeline_text(raw))
+    registry = Registry.discover([plugins])
+    run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
+    [source] = plugins.glob("*.py")
+    source.write_text(source.read_text() + "\nEDITED = True  # a change that leaves the version alone\n")
+    registry = Registry.discover([plugins])
+    with pytest.raises(SwaxsError, match="step 'sums': .* was made from other inputs, parameters or code"):
+        run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
+    runs = run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False), rerun_from="sums")
+    assert [r.status for r in runs] == ["ran", "ran"]
 
 
 def test_step_warnings_and_quality_figures_reach_the_run_summary_and_the_file(raw_scan, tmp_path, registry):
@@ -287,7 +375,7 @@ def test_file_parameters_resolve_against_the_pipeline_folder_and_count_for_resum
         np.testing.assert_allclose(handle["sums/sums/total"][()], expected_sums(frames, 2.0) + np.arange(len(frames)))
         assert handle["sums/reduction/source_parameter_offsets/file_name"][()].decode() == str(tmp_path / "offsets.npy")
     np.save(tmp_path / "offsets.npy", np.zeros(len(frames)))
-    with pytest.raises(SwaxsError, match="step 'sums': .* was made from other inputs or parameters"):
+    with pytest.raises(SwaxsError, match="step 'sums': .* was made from other inputs, parameters or code"):
         run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
 
 

@@ -3,7 +3,8 @@
 Each step writes its own NeXus file next to the pipeline's output file (``<output>_steps/``); the
 output file itself links every step's entry. A step whose implementation, parameters and input
 content are unchanged since its file was written is not run again, so a killed run continues
-where it stopped; a step whose file was made differently is only replaced with ``overwrite``.
+where it stopped (:mod:`.fingerprint`: paths do not count, content and code do); a step whose file was
+made differently is only replaced with ``overwrite`` or ``rerun_from``.
 
 The output file and every step file are checked by :func:`check_pipeline` and created (or refused)
 at the start of :func:`run_pipeline`, before any computation. The output file is rewritten as
@@ -13,8 +14,6 @@ a run that stopped (error, Ctrl-C, kill) never leaves an output that looks finis
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swaxs_plugins.core.errors import OutputError, PipelineError, PluginError, StepFailed, SwaxsError
 from swaxs_plugins.core.executors import Executor
+from swaxs_plugins.core.fingerprint import code_hash, step_fingerprint
 from swaxs_plugins.core.interrupt import check_interrupt
 from swaxs_plugins.core.registry import RegisteredStep, Registry
 from swaxs_plugins.core.step import Estimate, Step, StepContext, StepOutputRef, parameter_units
@@ -33,6 +33,7 @@ from swaxs_plugins.io.nexus import InputRecord, StepWriter, read_quality, text, 
 from swaxs_plugins.io.output import check_folder, check_output, prepare_output
 from swaxs_plugins.io.raw import (LOCATION_SEPARATOR, FrameFile, RawSource, content_hash, dataset_shape, frame_files,
                                  split_location)
+from swaxs_plugins.io.raw_checks import source_problems
 
 FINGERPRINT_ATTR = "swaxs_fingerprint"
 PROJECT_REFERENCE = "https://github.com/swaxs-plugins/swaxs_plugins"
@@ -203,10 +204,12 @@ def _source_shapes(name: str, source: RawSource, problems: list[str]) -> dict[st
     if source.frames is None:
         return {}
     try:
-        stacks = [_stack_shape(f) for f in frame_files(source)]
+        files = frame_files(source)
+        stacks = [_stack_shape(f) for f in files]
     except SwaxsError as error:
         problems.append(f"input '{name}', field 'frames': {error}")
         return {}
+    problems += source_problems(name, source, list(zip(files, stacks)))
     if len({s[1:] for s in stacks}) > 1:
         problems.append(f"input '{name}', field 'files': frames of different sizes {sorted({s[1:] for s in stacks})}")
         return {}
@@ -305,22 +308,28 @@ class StepRun:
 
 
 def run_pipeline(plan: Plan, registry: Registry, executor: Executor, *, overwrite: bool = False,
-                 progress: bool = True) -> list[StepRun]:
+                 rerun_from: str | None = None, progress: bool = True) -> list[StepRun]:
     """Run every step in order, skipping those whose output is unchanged; returns what happened.
 
-    The output file is written first (marked incomplete: a stale complete one must not survive a
-    run that stops), then after every step; it is marked complete after the last one.
+    ``overwrite`` recomputes every step; ``rerun_from`` recomputes that step and every step that depends
+    on it (:func:`dependent_steps`), and keeps the others where unchanged. The output file is written
+    first (marked incomplete: a stale complete one must not survive a run that stops), then after every
+    step; it is marked complete after the last one.
     """
+    forced = {p.config.id for p in plan.steps} if overwrite else set()
+    if rerun_from is not None:
+        forced |= dependent_steps(plan, rerun_from)
     _prepare_outputs(plan)
     write_master(plan.output, [], None, steps_total=len(plan.steps))
     registry.hook.swaxs_before_pipeline(pipeline=plan.config)
-    hashes: dict[Path, str] = {}
+    caches = _Caches()
     outputs: dict[str, StepOutputRef] = {}
     runs: list[StepRun] = []
     for index, planned in enumerate(plan.steps):
         check_interrupt()
-        runs.append(_run_or_keep(plan, planned, index, registry, executor, outputs, hashes, overwrite, progress))
-        hashes.pop(runs[-1].path, None)
+        runs.append(_run_or_keep(plan, planned, index, registry, executor, outputs, caches,
+                                 planned.config.id in forced, progress))
+        caches.files.pop(runs[-1].path, None)
         outputs[planned.config.id] = StepOutputRef(planned.config.id, planned.config.kind, runs[-1].path,
                                                    planned.config.id)
         check_interrupt()
@@ -328,6 +337,27 @@ def run_pipeline(plan: Plan, registry: Registry, executor: Executor, *, overwrit
                      steps_total=len(plan.steps))
     registry.hook.swaxs_after_pipeline(pipeline=plan.config, outputs={r.step_id: r.path for r in runs})
     return runs
+
+
+def dependent_steps(plan: Plan, step_id: str) -> set[str]:
+    """``step_id`` and every step that reads its output, directly or through other steps."""
+    ids = [p.config.id for p in plan.steps]
+    if step_id not in ids:
+        raise PipelineError(str(plan.source), [f"option --from: no step '{step_id}' to rerun from; the steps are "
+                                               f"{', '.join(ids)}"])
+    found = {step_id}
+    for planned in plan.steps:
+        if found.intersection(planned.config.inputs.values()):
+            found.add(planned.config.id)
+    return found
+
+
+@dataclass
+class _Caches:
+    """Content hashes of the files read and of the implementations' code, computed once per run."""
+
+    files: dict[Path, str] = field(default_factory=dict)
+    code: dict[str, str] = field(default_factory=dict)
 
 
 def _prepare_outputs(plan: Plan) -> None:
@@ -338,19 +368,22 @@ def _prepare_outputs(plan: Plan) -> None:
 
 
 def _run_or_keep(plan: Plan, planned: PlannedStep, index: int, registry: Registry, executor: Executor,
-                 outputs: Mapping[str, StepOutputRef], hashes: dict[Path, str], overwrite: bool,
+                 outputs: Mapping[str, StepOutputRef], caches: _Caches, overwrite: bool,
                  progress: bool) -> StepRun:
     """Run one step, or keep its file when inputs, parameters and implementation are unchanged."""
     step_file = plan.step_file(planned.config.id)
-    inputs, records = _resolve_inputs(planned, plan.config, outputs, hashes)
-    fingerprint = _fingerprint(planned, records)
+    inputs, records = _resolve_inputs(planned, plan.config, outputs, caches.files)
+    fingerprint = step_fingerprint(_configuration(planned), file_parameters(planned.params),
+                                   {r.name: r.content_hash for r in records},
+                                   code_hash(planned.registered.impl.cls, caches.code))
     existing = _existing_fingerprint(step_file, planned.config.id)
     if existing == fingerprint and not overwrite:
         warnings, summary = read_quality(step_file, planned.config.id)
         return StepRun(planned.config.id, step_file, "unchanged", warnings, summary)
     if existing is not None and not overwrite:
-        raise SwaxsError(f"step '{planned.config.id}': {step_file} was made from other inputs or parameters; "
-                         "run with --overwrite to replace it")
+        raise SwaxsError(f"step '{planned.config.id}': {step_file} was made from other inputs, parameters or "
+                         f"code; run with --from {planned.config.id} to recompute it and the steps that depend on "
+                         "it, or --overwrite to recompute all")
     context = StepContext(step_id=planned.config.id, kind=planned.config.kind, impl=planned.registered.impl.name,
                           inputs=inputs, executor=executor, workdir=plan.steps_dir, progress=progress)
     _run_step(planned, context, index, records, fingerprint, step_file, registry)
@@ -402,12 +435,6 @@ def _hash(path: Path, cache: dict[Path, str]) -> str:
     if path not in cache:
         cache[path] = content_hash(path)
     return cache[path]
-
-
-def _fingerprint(planned: PlannedStep, records: list[InputRecord]) -> str:
-    identity = {"configuration": _configuration(planned),
-                "inputs": {r.name: r.content_hash for r in records}}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _configuration(planned: PlannedStep) -> dict[str, Any]:
