@@ -3,6 +3,8 @@ its error bars, errors and negatives, the other sources (box, curve file, anothe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -12,7 +14,9 @@ from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.io.validation import validate_file
 from swaxs_plugins.simulate.operando import params_at
 from swaxs_plugins.simulate.physics import model_curve
+from swaxs_plugins.io.nexus import Axis
 from swaxs_plugins.steps.background import SubtractBackground
+from swaxs_plugins.steps.curves import Curves, check_same_normalisation, read_curves
 
 
 def true_mean_curve(truth, mask, scan, edges):
@@ -98,3 +102,37 @@ def test_bad_input_errors_name_step_and_parameter(operando_run, tmp_path):
     saxs = step_ref(operando_run.steps["saxs_transmission"], "saxs_transmission", "transmission")
     with pytest.raises(InputDataError, match=r"input 'other'.*saxs_transmission.nxs has another q grid"):
         run_step(SubtractBackground, {}, {"curves": curves, "other": saxs}, tmp_path / "b.nxs", "b")
+
+
+def test_curves_of_another_normalisation_are_refused_naming_both_steps(operando_run, tmp_path):
+    """The integrate step's curves (monitor-normalised, not transmission-corrected) as the background of the
+    transmission step's: an error naming both steps; the flags as each step wrote them."""
+    corrected = step_ref(operando_run.steps["waxs_transmission"], "waxs_transmission", "transmission")
+    raw = step_ref(operando_run.steps["waxs_curves"], "waxs_curves", "integrate")
+    flags = [(c.monitor_normalised, c.transmission_corrected) for c in map(read_curves, (raw, corrected))]
+    assert flags == [(True, False), (True, True)]
+    with pytest.raises(InputDataError, match=r"step 'b', inputs 'curves' and 'other': the curves of step "
+                                             r"'waxs_transmission' are divided by their transmission, those of step "
+                                             r"'waxs_curves' are not"):
+        run_step(SubtractBackground, {}, {"curves": corrected, "other": raw}, tmp_path / "b.nxs", "b")
+    assert not (tmp_path / "b.nxs").exists()
+
+
+def test_monitor_normalised_and_raw_counts_do_not_mix() -> None:
+    """check_same_normalisation: a monitor-normalised and a raw set differ, whichever comes first; unknown
+    flags (files of other programs) are not checked."""
+    from dataclasses import replace
+
+    from swaxs_plugins.core.step import StepOutputRef
+
+    def curves(step: str, monitor: bool | None) -> Curves:
+        axes = tuple(Axis(n, np.arange(2.0), "", n) for n in ("scan", "y", "x", "q"))
+        return Curves(np.ones((2, 2, 2, 2)), np.ones((2, 2, 2, 2)), axes, "counts",
+                      StepOutputRef(step, "integrate", Path(f"{step}.nxs"), step), monitor_normalised=monitor)
+
+    normalised, counts = curves("with_i0", True), curves("counts", False)
+    for first, second in ((normalised, counts), (counts, normalised)):
+        with pytest.raises(InputDataError, match="step 'with_i0' are divided by the incident-beam monitor, those "
+                                                 "of step 'counts' are not"):
+            check_same_normalisation(first, second, "here")
+    check_same_normalisation(normalised, replace(counts, monitor_normalised=None), "here")

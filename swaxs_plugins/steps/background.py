@@ -5,7 +5,8 @@ curve B(q) is the mean of transmission-corrected curves over: a mask of a mask s
 box of the map (``box``), all points of another step's curves (input ``other``), or a curve file
 (``curve``: text columns q [1/angstrom], I, optional σ, interpolated onto q). Per scan
 (``background_scan`` unset) or one scan's background for all. σ² = σ_s² + σ_B², σ_B the standard
-error of the region mean; negative results are kept.
+error of the region mean; negative results are kept. Curves of another step must carry the same
+normalisation (monitor, transmission; :func:`.curves.check_same_normalisation`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 from swaxs_plugins.core.step import InputSpec, Step, StepContext, StepParameters, parameter
 from swaxs_plugins.io.nexus import StepWriter
-from swaxs_plugins.steps.curves import Curves, read_curves, write_curves
+from swaxs_plugins.steps.curves import Curves, check_same_normalisation, read_curves, write_curves
 from swaxs_plugins.steps.mask import read_masks
 
 CURVE_KINDS = ("transmission", "background", "integrate")
@@ -129,6 +130,7 @@ class SubtractBackground(Step):
     def _other(self, other: Curves) -> tuple[np.ndarray, np.ndarray]:
         if other.q.shape != self.curves.q.shape or not np.allclose(other.q, self.curves.q, rtol=1e-6):
             raise InputDataError(f"step '{self.step_id}', input 'other': {other.source.path} has another q grid")
+        check_same_normalisation(self.curves, other, f"step '{self.step_id}', inputs 'curves' and 'other'")
         n_scans = self.curves.intensity.shape[0]
         flat_i = other.intensity.reshape(other.intensity.shape[0], 1, -1, other.q.size)
         flat_e = other.errors.reshape(flat_i.shape)

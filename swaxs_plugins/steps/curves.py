@@ -2,8 +2,11 @@
 
 Layout (what ``integrate`` writes and ``transmission``/``background`` write again):
 ``<entry>/maps/curves`` NXdata, signal ``I`` [scan, y, x, q] with ``I_errors``, axes ``scan``, ``y``,
-``x``, ``q`` (1/angstrom), each with @units and @long_name; ``<entry>/scans`` NXcollection
-(``file_name``, ``scan_shape``, ``points``, ``timestamp``) copied through unchanged.
+``x``, ``q`` (1/angstrom), each with @units and @long_name, and the normalisation the curves carry as
+attributes of the NXdata: @monitor_normalised (divided by the incident-beam monitor) and
+@transmission_corrected (divided by the sample's transmission); ``<entry>/scans`` NXcollection
+(``file_name``, ``scan_shape``, ``points``, ``timestamp``) copied through unchanged. Curves of two steps
+are only combined (subtracted) when both attributes agree (:func:`check_same_normalisation`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from swaxs_plugins.io.nexus import Axis, set_nx_class, text, write_nxdata
 
 CURVES = "maps/curves"
 INTENSITY_UNITS = "arbitrary units"
+NORMALISATION = ("monitor_normalised", "transmission_corrected")
+"""Attributes of the curves NXdata (and fields of :class:`Curves`) that say how the intensities are normalised."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,8 @@ class Curves:
     units: str
     source: StepOutputRef
     silx_style: str | None = None
+    monitor_normalised: bool | None = None
+    transmission_corrected: bool | None = None
 
     @property
     def q(self) -> np.ndarray:
@@ -62,9 +69,11 @@ def read_curves(ref: StepOutputRef) -> Curves:
                           text(group[n].attrs.get("long_name", n))) for n in names)
         errors = group["I_errors"][()] if "I_errors" in group else np.full(group["I"].shape, np.nan, np.float32)
         style = group.attrs.get("SILX_style")
+        flags = [group.attrs.get(name) for name in NORMALISATION]
         return Curves(group["I"][()].astype(np.float64), errors.astype(np.float64), axes,  # type: ignore[arg-type]
                       text(group["I"].attrs.get("units", INTENSITY_UNITS)), ref,
-                      text(style) if style is not None else None)
+                      text(style) if style is not None else None,
+                      *(None if flag is None else bool(flag) for flag in flags))
 
 
 def write_curves(entry: h5py.Group, curves: Curves, long_name: str) -> h5py.Group:
@@ -76,9 +85,27 @@ def write_curves(entry: h5py.Group, curves: Curves, long_name: str) -> h5py.Grou
                          interpretation="spectrum", chunks=(1, 1, 1, shape[-1]))
     if curves.silx_style:
         group.attrs["SILX_style"] = curves.silx_style
+    for name in NORMALISATION:
+        if getattr(curves, name) is not None:
+            group.attrs[name] = np.bool_(getattr(curves, name))
     maps.attrs["default"] = "curves"
     copy_scans(curves.source, entry)
     return group
+
+
+def check_same_normalisation(first: Curves, second: Curves, label: str) -> None:
+    """An error naming both steps where one set of curves is monitor-normalised or transmission-corrected and
+    the other is not (unknown, as in files of earlier versions or other programs: not checked)."""
+    for name, what, remedy in (("monitor_normalised", "divided by the incident-beam monitor",
+                                "integrate both with the same normalize_monitor and a monitor"),
+                               ("transmission_corrected", "divided by their transmission",
+                                "pass both through a transmission step, or neither")):
+        a, b = getattr(first, name), getattr(second, name)
+        if a is not None and b is not None and a != b:
+            done, not_done = (first, second) if a else (second, first)
+            raise InputDataError(
+                f"{label}: the curves of step '{done.source.step_id}' are {what}, those of step "
+                f"'{not_done.source.step_id}' are not; subtracting them mixes normalisations ({remedy})")
 
 
 def copy_scans(ref: StepOutputRef, entry: h5py.Group) -> None:

@@ -9,7 +9,7 @@ zero, negative or NaN get T = NaN, their curves NaN, and are counted (``invalid_
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import h5py
 import numpy as np
@@ -20,7 +20,7 @@ from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 from swaxs_plugins.core.step import InputSpec, Step, StepContext, StepOutputRef, StepParameters, parameter
 from swaxs_plugins.io.nexus import StepWriter
 from swaxs_plugins.io.raw import RawSource, read_dataset
-from swaxs_plugins.steps.curves import Curves, map_axes, read_curves, where, write_curves
+from swaxs_plugins.steps.curves import map_axes, read_curves, where, write_curves
 
 LOG = logging.getLogger(__name__)
 
@@ -146,8 +146,8 @@ class DiodeTransmission(Step):
         thickness = self.params.thickness or 1.0
         corrected, sigma = correct(self.curves.intensity, self.curves.errors, self.t, self.t_error, thickness)
         units = f"{self.curves.units} / mm" if self.params.thickness else self.curves.units
-        corrected_curves = Curves(corrected, sigma, self.curves.axes, units, self.curves.source,
-                                  self.curves.silx_style)
+        corrected_curves = replace(self.curves, intensity=corrected, errors=sigma, units=units,
+                                   transmission_corrected=True)
         write_curves(writer.entry, corrected_curves, "intensity / transmission")
         writer.nxdata("transmission", self.t, map_axes(self.curves), signal_name="T", long_name="transmission",
                       units="", errors=self.t_error, interpretation="image", default=True)

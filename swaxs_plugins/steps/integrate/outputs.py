@@ -54,7 +54,7 @@ def write_integrated(entry: h5py.Group, params: IntegrateParameters, geometry: M
         _azint_nxdata(sub, params.unit, segment_binning, segments, segmented=True)
         sub.attrs["default"] = "integrated"
     _write_scans(entry, layout, scan_records)
-    _write_maps(entry, params, binning, layout, one_d, segment_binning, segments)
+    _write_maps(entry, params, binning, layout, one_d, segment_binning, segments, monitor_applied)
     _write_invalid_pixels(entry["maps"], layout, one_d, integrated_pixels)
     entry.attrs["default"] = "maps"
 
@@ -154,7 +154,8 @@ def _write_invalid_pixels(maps: h5py.Group, layout: ScanLayout, result: BatchRes
 
 
 def _write_maps(entry: h5py.Group, params: IntegrateParameters, binning: Binning, layout: ScanLayout,
-                one_d: BatchResult, segment_binning: Binning | None, segments: BatchResult | None) -> None:
+                one_d: BatchResult, segment_binning: Binning | None, segments: BatchResult | None,
+                monitor_applied: bool) -> None:
     """Map-shaped views for silx in the NXcollection ``maps`` (@default ``curves``).
 
     ``curves`` I[scan, *scan_shape, q] (spectrum: a curve with scan sliders), ``images``
@@ -171,9 +172,10 @@ def _write_maps(entry: h5py.Group, params: IntegrateParameters, binning: Binning
     style = {"signal_scale_type": "log", "axes_scale_types": ["log", "log"]} if params.log_scale else None
     n_rad = one_d.intensity.shape[-1]
     curves = one_d.intensity.reshape(*shape, n_rad)
-    write_nxdata(maps, "curves", curves, [scan_axis, *spatial_axes, radial], long_name="intensity",
-                 units=INTENSITY_UNITS, errors=one_d.sigma.reshape(*shape, n_rad), interpretation="spectrum",
-                 silx_style=style, chunks=(1, *(1,) * len(spatial), n_rad))
+    group = write_nxdata(maps, "curves", curves, [scan_axis, *spatial_axes, radial], long_name="intensity",
+                         units=INTENSITY_UNITS, errors=one_d.sigma.reshape(*shape, n_rad), interpretation="spectrum",
+                         silx_style=style, chunks=(1, *(1,) * len(spatial), n_rad))
+    group.attrs.update(monitor_normalised=np.bool_(monitor_applied), transmission_corrected=np.bool_(False))
     if len(spatial) == 2:
         images, image_axes = np.ascontiguousarray(np.moveaxis(curves, -1, 1)), [scan_axis, radial, *spatial_axes]
     else:
