@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -54,3 +55,16 @@ def report(benchmark: str, cases: list[dict[str, Any]], json_path: Path | None) 
         json_path.write_text(json.dumps(document, indent=1, default=str))
         print(f"wrote {json_path}")
     return document
+
+
+def peak_rss_bytes() -> int:
+    """The peak resident memory of this process since it started (VmHWM of /proc/self/status; getrusage's
+    ru_maxrss would count the parent's RSS at the fork, which Linux carries across exec), ru_maxrss where /proc
+    has none."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024      # kB on Linux

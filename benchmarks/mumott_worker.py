@@ -29,7 +29,8 @@ geometry there) and the timed call(s), at constant coefficients (1e-3 everywhere
 on the values), then the peak RSS. ``setup_s`` is the pipeline's construction; no ``coefficients``, and
 ``wall_s``, ``iterations_done``, ``loss_evaluations`` are 0.
 
-Only mumott, numpy and h5py are imported (the project is not needed in mumott's environment).
+Only mumott, numpy, h5py and the benchmarks' stdlib-only `_common` are imported (the project is not needed in
+mumott's environment).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
+from _common import peak_rss_bytes as peak_rss_bytes_of_this_process
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
         record = {"coefficients": coefficients, "ell_max": args.ell_max, "wall_s": wall_s,
                   "iterations_done": int(result.get("nit", -1)), "loss_evaluations": int(result.get("nfev", -1)),
                   "final_loss": float(result.get("fun", np.nan)), "message": str(result.get("message", ""))}
-    peak_rss_bytes = own_peak_rss_bytes()
+    peak_rss_bytes = peak_rss_bytes_of_this_process()
     record.update({
         "loss_gradient_s": min(timed[1:]), "first_loss_gradient_s": timed[0], "loss_gradient_all_s": timed[1:],
         "peak_rss_bytes": peak_rss_bytes, "mumott_version": mumott.__version__,
@@ -112,17 +115,6 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {k: v for k, v in record.items() if k != "coefficients"}
     print(" ".join(f"{k}={v}" for k, v in summary.items()))
     return record
-
-
-def own_peak_rss_bytes() -> int:
-    """The peak resident memory of this process since it started (VmHWM), ru_maxrss where /proc has none."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def sigtt_loss_function(container, ell_max: int):

@@ -52,7 +52,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import tempfile
@@ -63,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import machine, parse_args
+from _common import machine, parse_args, peak_rss_bytes
 
 from swaxs_plugins.steps.reconstruct.tensor import band_weights
 
@@ -199,19 +198,6 @@ def accuracy(coefficients: np.ndarray, sim: Simulated, prefix: str) -> dict[str,
 # --------------------------------------------------------------------------------------------------
 # Ours, in a process of its own
 # --------------------------------------------------------------------------------------------------
-
-def peak_rss_bytes() -> int:
-    """The peak resident memory of this process since it started (VmHWM of /proc/self/status; getrusage's
-    ru_maxrss would count the parent's RSS at the fork, which Linux carries across exec), ru_maxrss where /proc
-    has none."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024      # kB on Linux
-
 
 def ours_worker(source: Path, out: Path) -> None:
     """``--worker IN OUT``: read the problem (npz), time one loss and gradient, reconstruct, write an npz."""
