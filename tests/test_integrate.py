@@ -63,6 +63,11 @@ def write_scans(folder: Path) -> tuple[list[Path], np.ndarray, np.ndarray]:
             handle["/entry/scan_shape"] = np.array(SCAN_SHAPE)
             handle["/entry/start_time"] = 1.7e9 + 600.0 * scan
             handle["/entry/rotation"] = 7.5 * scan
+            y, x = np.meshgrid(2.0 + 0.05 * np.arange(SCAN_SHAPE[0]), -1.0 + 0.02 * np.arange(SCAN_SHAPE[1]),
+                               indexing="ij")                          # x fastest, as the frames fill the map
+            for name, values in (("y", y), ("x", x)):
+                handle[f"/entry/measurement/{name}"] = values.ravel() + rng.normal(0, 1e-4, values.size)
+                handle[f"/entry/measurement/{name}"].attrs["units"] = "mm"
         paths.append(path)
         stacks.append(frames)
         monitors.append(monitor)
@@ -224,6 +229,20 @@ def test_output_validates_and_silx_finds_the_map_view(scans):
         np.testing.assert_allclose(entry["monitor/data"][()], scans["monitor"])
         np.testing.assert_allclose(entry["diode/data"][()], scans["monitor"] * 0.4)
         np.testing.assert_allclose(entry["scans/timestamp"][()], [1.7e9, 1.7e9 + 600])
+
+
+def test_motor_positions_give_the_scan_shape_and_the_map_axes(scans):
+    """Positions y, x (x fastest, 0.1 µm jitter) instead of a declared scan_shape: the same curves as with
+    scan_shape, and the map's y and x axes are the motors' line and column means in mm."""
+    text = pipeline_text("positions", scans["paths"], scans["poni"]).replace(
+        "scan_shape: /entry/scan_shape", "positions: {y: /entry/measurement/y, x: /entry/measurement/x}")
+    out = run(scans["folder"], "positions", SerialExecutor(progress=False), text)
+    with h5py.File(out, "r") as handle, h5py.File(scans["serial"], "r") as declared:
+        curves = handle["integrate/maps/curves"]
+        np.testing.assert_array_equal(curves["I"][()], declared["integrate/maps/curves/I"][()])
+        np.testing.assert_allclose(curves["y"][()], 2.0 + 0.05 * np.arange(SCAN_SHAPE[0]), atol=5e-4)
+        np.testing.assert_allclose(curves["x"][()], -1.0 + 0.02 * np.arange(SCAN_SHAPE[1]), atol=5e-4)
+        assert curves["y"].attrs["units"] == "mm" and curves["x"].attrs["units"] == "mm"
 
 
 def test_geometry_from_a_calibrate_step(tmp_path):

@@ -3,8 +3,9 @@
 For every file of a :class:`~swaxs_plugins.io.raw.RawSource` and every dataset its fields name: the
 dataset exists (in an HDF5 file: image files hold none); per-frame datasets (``monitor``, ``diode``,
 each of ``positions``) hold one value per frame of that file; a ``scan_shape`` (declared, or the dataset
-that holds it) holds that file's frames; ``timestamp``, ``rotation_angle`` and ``tilt_angle`` exist. Only
-shapes and small datasets (a scan shape) are read, never frames.
+that holds it) holds that file's frames; positions y and x form a raster (:mod:`.scan_geometry`) that
+agrees with a declared scan shape; ``timestamp``, ``rotation_angle`` and ``tilt_angle`` exist. Only
+shapes and small datasets (a scan shape, positions) are read, never frames.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from swaxs_plugins.core.errors import SwaxsError
 from swaxs_plugins.io.raw import FrameFile, RawSource, dataset_shape, is_hdf5, read_dataset
+from swaxs_plugins.io.scan_geometry import read_raster
 
 PER_FRAME_FIELDS = ("monitor", "diode")
 PRESENT_FIELDS = ("timestamp", "rotation_angle", "tilt_angle")
@@ -35,7 +37,26 @@ def source_problems(name: str, source: RawSource, stacks: Sequence[tuple[FrameFi
         if isinstance(source.scan_shape, list | tuple) and int(np.prod(source.scan_shape)) != count:
             problems.append(f"input '{name}', field 'scan_shape': {list(source.scan_shape)} does not hold the "
                             f"{count} frames of {path}")
+        elif not problems:
+            problems += _raster_problems(name, source, path)
     return problems
+
+
+def _raster_problems(name: str, source: RawSource, path: Path) -> list[str]:
+    """Positions y and x that form no raster, or one that the declared scan shape contradicts."""
+    try:
+        raster = read_raster(path, source.positions) if is_hdf5(path) else None
+    except SwaxsError as error:
+        return [f"input '{name}', field 'positions': {error}"]
+    if raster is None or source.scan_shape is None:
+        return []
+    declared = list(source.scan_shape) if not isinstance(source.scan_shape, str) else \
+        [int(v) for v in np.ravel(read_dataset(path, source.scan_shape))]
+    if declared != list(raster.shape):
+        return [f"input '{name}', field 'scan_shape': {declared} disagrees with the positions of {path}, "
+                f"{raster.shape[0]} lines of {raster.shape[1]} points with x fastest (scan_shape "
+                f"{list(raster.shape)}, or leave it out)"]
+    return []
 
 
 def _named_datasets(source: RawSource) -> Iterator[tuple[str, str]]:

@@ -23,6 +23,7 @@ from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.step import StepOutputRef
 from swaxs_plugins.io.nexus import text as nexus_text
 from swaxs_plugins.io.raw import FrameFile, RawSource, frame_files, is_hdf5, read_dataset, split_location
+from swaxs_plugins.io.scan_geometry import Raster, read_raster
 
 #: PONI keys (lower case, as pyFAI's reader sees them) without which pyFAI silently uses a default.
 PONI_REQUIRED = {"distance": "Distance", "poni1": "Poni1", "poni2": "Poni2", "rot1": "Rot1", "rot2": "Rot2",
@@ -32,12 +33,14 @@ ORIENTATIONS = (1, 2, 3, 4)
 
 @dataclass(frozen=True)
 class ScanLayout:
-    """How the frames of the raw source form scans: n_scans files, each of ``points`` frames."""
+    """How the frames of the raw source form scans: n_scans files, each of ``points`` frames, and the raster
+    the positions y and x of the first file drew, where the input names them."""
 
     files: tuple[FrameFile, ...]
     points: int
     frame_shape: tuple[int, int]
     scan_shape: tuple[int, ...]
+    raster: Raster | None = None
 
     @property
     def n_images(self) -> int:
@@ -166,7 +169,8 @@ def scan_layout(source: RawSource) -> ScanLayout:
         listing = ", ".join(f"{f.path.name} {s}" for f, s in zip(files, shapes))
         raise InputDataError(f"input 'scans': the scans differ in shape ({listing}); all must be equal")
     points, rows, cols = shapes[0]
-    scan_shape: tuple[int, ...] = (points,)
+    raster = read_raster(files[0].path, source.positions) if is_hdf5(files[0].path) else None
+    scan_shape: tuple[int, ...] = raster.shape if raster else (points,)
     if isinstance(source.scan_shape, str):
         scan_shape = tuple(int(v) for v in np.ravel(read_dataset(files[0].path, source.scan_shape)))
     elif source.scan_shape is not None:
@@ -174,7 +178,10 @@ def scan_layout(source: RawSource) -> ScanLayout:
     if int(np.prod(scan_shape)) != points:
         raise InputDataError(f"{files[0].path}: scan_shape {list(scan_shape)} (field 'scan_shape') does not hold "
                              f"the {points} frames of each scan")
-    return ScanLayout(files, points, (rows, cols), scan_shape)
+    if raster and scan_shape != raster.shape:
+        raise InputDataError(f"{files[0].path}: scan_shape {list(scan_shape)} (field 'scan_shape') disagrees with "
+                             f"the positions, {raster.shape[0]} lines of {raster.shape[1]} points with x fastest")
+    return ScanLayout(files, points, (rows, cols), scan_shape, raster)
 
 
 def check_radial_range(ai: AzimuthalIntegrator, shape: tuple[int, int], mask: np.ndarray | None, unit: str,

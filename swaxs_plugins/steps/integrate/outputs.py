@@ -132,9 +132,14 @@ def _write_scans(entry: h5py.Group, layout: ScanLayout, records: Mapping[str, np
 
 
 def _map_axes(layout: ScanLayout) -> list[Axis]:
-    """The axes of a per-frame map: scan, then y, x (a 2-D scan) or point (a series)."""
+    """The axes of a per-frame map: scan, then y, x (a 2-D scan: the motor positions where the input names
+    them, else scan-point indices) or point (a series)."""
     spatial = layout.scan_shape
     scan_axis = Axis("scan", np.arange(len(layout.files)), "", "scan number")
+    if layout.raster is not None:
+        raster = layout.raster
+        return [scan_axis, Axis("y", raster.y, raster.y_units, "y (motor position)"),
+                Axis("x", raster.x, raster.x_units, "x (motor position)")]
     names = ("y", "x") if len(spatial) == 2 else tuple(f"point{i}" if i else "point" for i in range(len(spatial)))
     return [scan_axis, *(Axis(name, np.arange(size), "", f"{name} (scan point index)")
                          for name, size in zip(names, spatial))]
