@@ -3,7 +3,12 @@ whitelisting interpreter (no ``eval``), shared by the ``mask`` step (maps [y, x]
 analysis of tomography (volumes [z, y, x]).
 
 - names: quantities the caller provides (e.g. ``T``, ``intensity(q_min, q_max)``) and earlier masks;
-- numbers, unary minus, comparisons ``<``, ``<=``, ``>``, ``>=`` (chains allowed), ``and``, ``or``, ``not``;
+- numbers, unary minus, arithmetic ``+ - * /`` on maps and numbers, comparisons ``<``, ``<=``, ``>``,
+  ``>=`` (chains allowed), ``and``, ``or``, ``not``;
+- thresholds that carry over from one sample to the next (numbers computed from a map's finite values,
+  optionally only where a mask holds: ``quantile(map, p[, mask])``, ``median(map[, mask])`` and
+  ``otsu(map[, mask])``, Otsu's threshold by scikit-image), e.g.
+  ``intensity(0.12, 0.3) > 0.3 * quantile(intensity(0.12, 0.3), 0.95)`` or ``T > otsu(T)``;
 - morphology: ``opening(m, r)``, ``closing(m, r)``, ``dilation(m, r)``, ``erosion(m, r)`` (square or
   cubic element of half-width r points, default 1), ``largest(m)`` (largest connected component,
   8-connected in 2-D, 26 in 3-D), ``distance(m)`` (Euclidean distance to m in points).
@@ -24,6 +29,8 @@ from swaxs_plugins.core.errors import SwaxsError
 
 COMPARE: dict[type, Callable[[Any, Any], Any]] = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt,
                                                   ast.GtE: operator.ge}
+ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {ast.Add: operator.add, ast.Sub: operator.sub,
+                                                     ast.Mult: operator.mul, ast.Div: operator.truediv}
 
 
 def square(radius: int, ndim: int = 2) -> np.ndarray:
@@ -64,6 +71,28 @@ MORPHOLOGY: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
+def _finite(values: np.ndarray, where: np.ndarray | None, name: str) -> np.ndarray:
+    """The finite values of a map (where ``where`` holds); an error where there are none."""
+    values = np.asarray(values, dtype=np.float64)
+    chosen = values[np.isfinite(values) & (True if where is None else np.asarray(where, bool))]
+    if chosen.size == 0:
+        raise ValueError(f"{name}() found no finite value to compute a threshold from")
+    return chosen
+
+
+def _otsu(values: np.ndarray, where: np.ndarray | None = None) -> float:
+    from skimage.filters import threshold_otsu
+
+    return float(threshold_otsu(_finite(values, where, "otsu")))
+
+
+STATISTICS: dict[str, Callable[..., float]] = {
+    "quantile": lambda m, p, where=None: float(np.quantile(_finite(m, where, "quantile"), float(p))),
+    "median": lambda m, where=None: float(np.median(_finite(m, where, "median"))),
+    "otsu": _otsu,
+}
+
+
 @dataclass
 class RuleContext:
     """What a rule may refer to: quantities (arrays of one shape, or functions returning them) and masks built so far."""
@@ -96,13 +125,17 @@ def _evaluate(node: ast.AST, context: RuleContext, rule: str) -> Any:
         return np.logical_and.reduce(values) if isinstance(node.op, ast.And) else np.logical_or.reduce(values)
     if isinstance(node, ast.Compare) and all(type(op) in COMPARE for op in node.ops):
         return _compare(node, context, rule)
+    if isinstance(node, ast.BinOp) and type(node.op) in ARITHMETIC:
+        left, right = _evaluate(node.left, context, rule), _evaluate(node.right, context, rule)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return ARITHMETIC[type(node.op)](_number(left, rule), _number(right, rule))
     if isinstance(node, ast.Name):
         return _name(node.id, context, rule)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
         args = [_evaluate(a, context, rule) for a in node.args]
         return _call(node.func.id, args, context, rule)
     raise SwaxsError(f"rule '{rule}': '{ast.unparse(node)}' is not allowed (use T, intensity(), fit(), mask names, "
-                     f"< <= > >=, and/or/not, {', '.join(MORPHOLOGY)})")
+                     f"+ - * /, < <= > >=, and/or/not, {', '.join([*MORPHOLOGY, *STATISTICS])})")
 
 
 def _compare(node: ast.Compare, context: RuleContext, rule: str) -> np.ndarray:
@@ -126,15 +159,27 @@ def _name(name: str, context: RuleContext, rule: str) -> np.ndarray:
 
 
 def _call(name: str, args: list[Any], context: RuleContext, rule: str) -> np.ndarray:
-    function = MORPHOLOGY.get(name) or context.quantities.get(name)
+    function = MORPHOLOGY.get(name) or STATISTICS.get(name) or context.quantities.get(name)
     if function is None:
         raise SwaxsError(f"rule '{rule}': unknown function '{name}'")
     if name in MORPHOLOGY:
         args = [_as_mask(args[0], rule), *args[1:]] if args else args
+    if name in STATISTICS and args:
+        args = [_number(args[0], rule), *args[1:]]
     try:
         return function(*args)
     except TypeError as error:
         raise SwaxsError(f"rule '{rule}': {name}() called with wrong arguments ({error})") from error
+    except ValueError as error:
+        raise SwaxsError(f"rule '{rule}': {error}") from error
+
+
+def _number(value: Any, rule: str) -> Any:
+    """A number or a number map (arithmetic and statistics do not take masks)."""
+    if isinstance(value, np.ndarray) and value.dtype == bool or isinstance(value, str):
+        raise SwaxsError(f"rule '{rule}': arithmetic and quantile/median/otsu need numbers or maps, got a "
+                         f"{'mask' if isinstance(value, np.ndarray) else 'text'}")
+    return value
 
 
 def _as_mask(value: Any, rule: str) -> np.ndarray:

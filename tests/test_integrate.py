@@ -290,6 +290,20 @@ def test_estimate_for_swaxs_check():
     assert estimate.outputs["segments/integrated/I"] == (240, 16, 500)
     assert estimate.outputs["maps/curves/I"] == (4, 60, 500)
     assert 1e8 < estimate.memory_bytes < 4e9
+    mapped = step.estimate({"scans": {"frames": (240, 1679, 1475), "files": (4,), "scan": (6, 10)}})
+    assert mapped.outputs["maps/curves/I"] == (4, 6, 10, 500)
+
+
+def test_check_prints_the_map_shape(scans, tmp_path):
+    """``swaxs check`` shows the curves as the maps they will be: [scans, y, x, q] from the declared shape."""
+    from click.testing import CliRunner
+
+    from swaxs_plugins.cli import main
+
+    pipeline = write_pipeline(tmp_path / "check.yaml", pipeline_text("check", scans["paths"], scans["poni"]))
+    result = CliRunner().invoke(main, ["check", str(pipeline)])
+    assert result.exit_code == 0 and f"maps/curves/I [{N_SCANS}, {SCAN_SHAPE[0]}, {SCAN_SHAPE[1]}, {NPT}]" in \
+        result.output, result.output
 
 
 def test_cli_integrate_writes_the_same_nexus(scans, tmp_path):

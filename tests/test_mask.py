@@ -59,8 +59,54 @@ def test_morphology_on_known_masks():
     assert distance_to(np.eye(3, dtype=bool))[0, 2] == pytest.approx(np.sqrt(2))
 
 
+def two_materials(seed: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """A map of two materials, 10 ± 1 and 50 ± 2 counts in a random pattern, scaled; one point NaN (masked)."""
+    rng = np.random.default_rng(seed)
+    second = rng.random((30, 40)) < 0.5
+    intensity = scale * np.where(second, rng.normal(50, 2, second.shape), rng.normal(10, 1, second.shape))
+    intensity[0, 0] = np.nan
+    return intensity, second & np.isfinite(intensity)
+
+
+@pytest.mark.parametrize("scale", [1 / 3, 1.0, 3.0])
+@pytest.mark.parametrize("seed", range(3))
+def test_relative_thresholds_carry_over_intensity_scales(scale, seed):
+    """Scaled by 1/3, 1 or 3: half the 95th percentile (~26 before scaling) and 2.5 × the first material's
+    median (25) select exactly the second material: both lie at least 10 σ from both materials (p < 1e-22
+    per point), so the bound holds for any seed; the NaN point is left out of the statistics."""
+    intensity, truth = two_materials(seed, scale)
+    rules = context(I=intensity)
+    for rule in ("I > 0.5 * quantile(I, 0.95)", "I > 2.5 * median(I, I < 0.5 * quantile(I, 0.95))",
+                 "I - 0.5 * quantile(I, 0.95) > 0", "I / quantile(I, 0.95) > 0.5"):
+        np.testing.assert_array_equal(evaluate_rule(rule, rules), truth, err_msg=rule)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_otsu_is_scikit_images_threshold_and_scales_with_the_map(seed):
+    """otsu() is scikit-image's threshold_otsu of the finite values (within a mask where given), and selects the
+    same points at 1/3, 1 and 3 times the intensity (its histogram scales with the data). With classes this far
+    apart its threshold sits anywhere in the gap, even at the edge of the lower class: scikit-image takes the
+    first bin of a flat maximum."""
+    from skimage.filters import threshold_otsu
+
+    masks = []
+    for scale in (1 / 3, 1.0, 3.0):
+        intensity, truth = two_materials(seed, scale)
+        finite = intensity[np.isfinite(intensity)]
+        expected = np.isfinite(intensity) & (np.nan_to_num(intensity) > threshold_otsu(finite))
+        masks.append(evaluate_rule("I > otsu(I)", context(I=intensity)))
+        np.testing.assert_array_equal(masks[-1], expected)
+        within = evaluate_rule("I > otsu(I, I > 0.5 * quantile(I, 0.95))", context(I=intensity))
+        np.testing.assert_array_equal(within, intensity > threshold_otsu(intensity[truth]))
+    np.testing.assert_array_equal(masks[0], masks[1])
+    np.testing.assert_array_equal(masks[1], masks[2])
+
+
 @pytest.mark.parametrize("rule, message", [
-    ("T + 1", "not allowed"),
+    ("T ** 2", "not allowed"),
+    ("T + 1", "number map, not a mask"),
+    ("quantile(T > 0, 0.5) < T", "need numbers or maps, got a mask"),
+    ("T > otsu(T, T < -1)", "otsu\\(\\) found no finite value"),
     ("T", "number map, not a mask"),
     ("__import__('os')", "unknown function"),
     ("Q < 1", "unknown name 'Q'"),

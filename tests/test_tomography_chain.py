@@ -105,5 +105,5 @@ def test_every_file_of_the_chain_validates(chain: dict) -> None:
 def test_check_estimates_memory_from_the_frames(chain: dict) -> None:
     plan = chain["plan"]
     integrate = next(step for step in plan.steps if step.config.id == "curves")
-    assert integrate.estimate.outputs["maps/curves/I"] == (24, 18 * 18, 12)
+    assert integrate.estimate.outputs["maps/curves/I"] == (24, 18, 18, 12)          # the raster from scan_shape
     assert plan.memory_bytes > 0

@@ -33,7 +33,7 @@ from swaxs_plugins.io.nexus import InputRecord, StepWriter, read_quality, text, 
 from swaxs_plugins.io.output import check_folder, check_output, prepare_output
 from swaxs_plugins.io.raw import (LOCATION_SEPARATOR, FrameFile, RawSource, content_hash, dataset_shape, frame_files,
                                  split_location)
-from swaxs_plugins.io.raw_checks import source_problems
+from swaxs_plugins.io.raw_checks import scan_shape_of, source_problems
 
 FINGERPRINT_ATTR = "swaxs_fingerprint"
 PROJECT_REFERENCE = "https://github.com/swaxs-plugins/swaxs_plugins"
@@ -213,7 +213,9 @@ def _source_shapes(name: str, source: RawSource, problems: list[str]) -> dict[st
     if len({s[1:] for s in stacks}) > 1:
         problems.append(f"input '{name}', field 'files': frames of different sizes {sorted({s[1:] for s in stacks})}")
         return {}
-    return {"frames": (sum(s[0] for s in stacks), *stacks[0][1:]), "files": (len(stacks),)}
+    shapes = {"frames": (sum(s[0] for s in stacks), *stacks[0][1:]), "files": (len(stacks),)}
+    scan = scan_shape_of(source, files[0].path)
+    return {**shapes, "scan": scan} if scan else shapes
 
 
 def _stack_shape(frame_file: FrameFile) -> tuple[int, ...]:

@@ -42,6 +42,22 @@ def source_problems(name: str, source: RawSource, stacks: Sequence[tuple[FrameFi
     return problems
 
 
+def scan_shape_of(source: RawSource, path: Path) -> tuple[int, ...] | None:
+    """The map shape of a file's frames as the input declares it (a list or a dataset) or its positions draw it;
+    None where neither says (or the positions form no raster: :func:`source_problems` reports that)."""
+    if isinstance(source.scan_shape, list | tuple):
+        return tuple(int(v) for v in source.scan_shape)
+    if not is_hdf5(path):
+        return None
+    try:
+        if isinstance(source.scan_shape, str):
+            return tuple(int(v) for v in np.ravel(read_dataset(path, source.scan_shape)))
+        raster = read_raster(path, source.positions)
+    except SwaxsError:
+        return None
+    return raster.shape if raster else None
+
+
 def _raster_problems(name: str, source: RawSource, path: Path) -> list[str]:
     """Positions y and x that form no raster, or one that the declared scan shape contradicts."""
     try:

@@ -276,7 +276,8 @@ class PyFAIIntegrate(Step):
         report_invalid_pixels(context, invalid, infinite, self.integrator(0).pixels)
 
     def estimate(self, input_shapes: Mapping[str, Mapping[str, tuple[int, ...]]]) -> Estimate:
-        """Output shapes and peak memory from the frame stack shape (n, rows, cols) and the number of files."""
+        """Output shapes and peak memory from the frame stack shape (n, rows, cols), the number of files and the
+        scan (map) shape where the input declares it or its positions draw it."""
         shapes = input_shapes.get("scans", {})
         if "frames" not in shapes:
             return Estimate()
@@ -284,7 +285,8 @@ class PyFAIIntegrate(Step):
         n_files = shapes.get("files", (1,))[0]
         p = self.params
         bins = (p.segments, p.npt) if p.segments else (p.npt,)
-        outputs = {"integrated/I": (n, p.npt), "maps/curves/I": (n_files, n // max(n_files, 1), p.npt)}
+        scan = shapes.get("scan", (n // max(n_files, 1),))
+        outputs = {"integrated/I": (n, p.npt), "maps/curves/I": (n_files, *scan, p.npt)}
         if p.segments:
             outputs["segments/integrated/I"] = (n, *bins)
         pixels = rows * cols
