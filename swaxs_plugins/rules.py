@@ -73,8 +73,11 @@ MORPHOLOGY: dict[str, Callable[..., np.ndarray]] = {
 
 def _finite(values: np.ndarray, where: np.ndarray | None, name: str) -> np.ndarray:
     """The finite values of a map (where ``where`` holds); an error where there are none."""
+    if where is not None and not (isinstance(where, np.ndarray) and where.dtype == bool):
+        raise ValueError(f"{name}()'s last argument must be a mask (where to take the values), got "
+                         f"{where!r}; for a fraction of the threshold write e.g. 0.25 * {name}(...)")
     values = np.asarray(values, dtype=np.float64)
-    chosen = values[np.isfinite(values) & (True if where is None else np.asarray(where, bool))]
+    chosen = values[np.isfinite(values) & (True if where is None else where)]
     if chosen.size == 0:
         raise ValueError(f"{name}() found no finite value to compute a threshold from")
     return chosen

@@ -15,13 +15,13 @@ from conftest_volumes import ex_situ, reconstructed  # noqa: F401  (fixtures)
 from swaxs_plugins.core.errors import SwaxsError
 from swaxs_plugins.data.volumes import Volume, write_volumes
 from swaxs_plugins.io.validation import validate_file
+from swaxs_plugins.rules import STATISTICS, RuleContext, evaluate_rule
 from swaxs_plugins.steps.volume import VolumeHistograms
 from swaxs_plugins.steps.volume.statistics import (
     Statistics,
     block_inside,
     local_fraction,
     mean_filter_2,
-    otsu,
     shared_edges,
 )
 
@@ -68,7 +68,12 @@ def test_local_fraction_and_otsu_on_a_cube_with_a_half_filled_skin() -> None:
     volume[8, 2:8, 2:8] = 5.0
     fraction = local_fraction(volume)
     assert fraction[8, 4, 4] == pytest.approx(0.5) and fraction[5, 5, 5] == 1.0 and fraction[0, 0, 0] == 0.0
-    assert 0 < otsu(volume) < 10 and otsu(volume, 0.25) == pytest.approx(otsu(volume) / 4)
+    threshold = STATISTICS["otsu"](volume)
+    assert 0 < threshold < 10
+    quarter = evaluate_rule("v > 0.25 * otsu(v)", RuleContext({"v": lambda: volume}, {}))
+    np.testing.assert_array_equal(quarter, volume > threshold / 4)
+    with pytest.raises(SwaxsError, match=r"otsu\(\)'s last argument must be a mask .* write e.g. 0.25 \* otsu"):
+        evaluate_rule("v > otsu(v, 0.25)", RuleContext({"v": lambda: volume}, {}))
 
 
 def sample_volume(name: str, contrast: float, shape: tuple[int, int, int] = (10, 10, 10)) -> Volume:

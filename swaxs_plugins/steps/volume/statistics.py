@@ -17,16 +17,7 @@ from scipy import ndimage
 
 from swaxs_plugins.tomo.blocks import block_inside, mean_filter_2
 
-__all__ = ["block_inside", "local_fraction", "mean_filter_2", "otsu", "shared_edges", "Statistics"]
-
-def otsu(values: np.ndarray, fraction: float = 1.0) -> float:
-    """``fraction`` times Otsu's threshold (scikit-image) of the finite values, the level that best splits them
-    in two classes (the rule language has no arithmetic, hence the factor)."""
-    from skimage.filters import threshold_otsu
-
-    finite = np.asarray(values, dtype=np.float64)[np.isfinite(values)]
-    return float(fraction) * float(threshold_otsu(finite)) if finite.size else float("nan")
-
+__all__ = ["block_inside", "local_fraction", "mean_filter_2", "shared_edges", "Statistics"]
 
 def local_fraction(values: np.ndarray, radius: int = 1) -> np.ndarray:
     """v / max of v over the (2r + 1)³ cube around each voxel (0 where that max is not positive).

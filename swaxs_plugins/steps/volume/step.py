@@ -6,7 +6,8 @@ every sample's reconstructed volume [z, y, x] on its own voxel grid, in order (l
 masks by name). Quantities:
 
 - ``intensity(q_min, q_max)``: the mean intensity of the volume's q bins within the range (1/Å);
-- ``otsu(v, f)``: f (default 1) times Otsu's threshold of v (a number, to compare with);
+- the rule language's own arithmetic and thresholds (``0.25 * otsu(v)``: a quarter of Otsu's threshold
+  of v; ``quantile``, ``median``);
 - ``local_fraction(v, r)``: v over its maximum in the (2r + 1)³ cube around each voxel (r = 1 by
   default), the partial-volume fraction at a material's edge (:mod:`.statistics`);
 - morphology ``opening``, ``closing``, ``dilation``, ``erosion`` (cubic element), ``largest`` (26-connected),
@@ -53,14 +54,13 @@ from swaxs_plugins.steps.volume.statistics import (
     block_inside,
     local_fraction,
     mean_filter_2,
-    otsu,
     shared_edges,
 )
 
 QRange = tuple[float, float]
 ELECTRODE_RANGE = "0.12, 0.3"
 DEFAULT_MASKS = {
-    "material": f"intensity({ELECTRODE_RANGE}) > otsu(intensity({ELECTRODE_RANGE}), 0.25) and "
+    "material": f"intensity({ELECTRODE_RANGE}) > 0.25 * otsu(intensity({ELECTRODE_RANGE})) and "
                 f"local_fraction(intensity({ELECTRODE_RANGE}), 1) >= 0.45",
     "electrode": "largest(closing(material, 1))",
 }
@@ -139,7 +139,7 @@ class VolumeHistograms(Step):
         def intensity(q_min: float, q_max: float) -> np.ndarray:
             return volume.region_mean((q_min, q_max), f"intensity({q_min}, {q_max})")
 
-        quantities = {"intensity": intensity, "otsu": otsu, "local_fraction": local_fraction}
+        quantities = {"intensity": intensity, "local_fraction": local_fraction}
         rules = RuleContext(quantities, {})
         for name, rule in self.params.masks.items():
             where = f"{self._label(volume)}, parameter 'masks.{name}'"
