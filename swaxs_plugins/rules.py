@@ -162,6 +162,9 @@ def _name(name: str, context: RuleContext, rule: str) -> np.ndarray:
 
 
 def _call(name: str, args: list[Any], context: RuleContext, rule: str) -> np.ndarray:
+    if name in context.quantities and (name in MORPHOLOGY or name in STATISTICS):
+        raise SwaxsError(f"rule '{rule}': the quantity '{name}' has the name of a function of the rule language "
+                         "itself; the step that provides it must rename it")
     function = MORPHOLOGY.get(name) or STATISTICS.get(name) or context.quantities.get(name)
     if function is None:
         raise SwaxsError(f"rule '{rule}': unknown function '{name}'")

@@ -102,6 +102,14 @@ def test_otsu_is_scikit_images_threshold_and_scales_with_the_map(seed):
     np.testing.assert_array_equal(masks[1], masks[2])
 
 
+def test_a_quantity_named_like_a_builtin_function_is_refused():
+    """A step (or plugin) whose quantity would shadow the language's own otsu, median, ... is told so, rather
+    than one of the two meanings winning silently."""
+    rules = RuleContext({"median": lambda v: v, "T": lambda: np.ones((2, 2))}, {})
+    with pytest.raises(SwaxsError, match="the quantity 'median' has the name of a function of the rule language"):
+        evaluate_rule("T > median(T)", rules)
+
+
 @pytest.mark.parametrize("rule, message", [
     ("T ** 2", "not allowed"),
     ("T + 1", "number map, not a mask"),
