@@ -33,7 +33,7 @@ from swaxs_plugins.core.step import (
 )
 from swaxs_plugins.io.nexus import Axis, StepWriter, set_nx_class, write_nxdata
 from swaxs_plugins.rules import RuleContext, evaluate_rule
-from swaxs_plugins.steps.curves import covers, read_curves, region_mean, where
+from swaxs_plugins.steps.curves import covers, map_axes, read_curves, region_mean, where
 
 
 class MaskParameters(StepParameters):
@@ -111,7 +111,8 @@ class RuleMask(Step):
         """One NXdata per mask under ``masks`` (the first is the entry's default plot)."""
         group = set_nx_class(writer.entry.create_group("masks"), "NXcollection")
         shape = next(iter(self.masks.values())).shape
-        axes = [Axis(name, np.arange(size), "", f"{name} (scan point index)") for name, size in zip("yx", shape)]
+        axes = map_axes(self.curves[0])[1:] if self.curves else \
+            [Axis(name, np.arange(size), "", f"{name} (scan point index)") for name, size in zip("yx", shape)]
         for name, mask in self.masks.items():
             data = write_nxdata(group, name, mask.astype(np.uint8), axes, signal_name="mask", long_name=name,
                                 units="", interpretation="image")

@@ -9,15 +9,18 @@ import numpy as np
 
 from swaxs_plugins.core.errors import InputDataError
 from swaxs_plugins.core.step import StepOutputRef
-from swaxs_plugins.io.nexus import text
+from swaxs_plugins.io.nexus import Axis, text
+from swaxs_plugins.steps.curves import map_axes
 from swaxs_plugins.steps.curves import read_curves as read_curve_layout
 from swaxs_plugins.steps.curves import where
 from swaxs_plugins.steps.fit.parameters import Q_UNITS
 from swaxs_plugins.steps.mask import read_masks
 
 
-def read_curves(ref: StepOutputRef, q_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """q, I and I_errors [scan, y, x, q] in ``q_range`` from an earlier step's curves layout."""
+def read_curves(ref: StepOutputRef, q_range: tuple[float, float]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, list[Axis]]:
+    """q, I and I_errors [scan, y, x, q] in ``q_range`` from an earlier step's curves layout, their units and
+    the map's axes (scan, y, x: motor positions where the curves carry them)."""
     curves = read_curve_layout(ref)
     q, q_units = curves.q, curves.axes[3].units
     if q_units != Q_UNITS:
@@ -29,7 +32,7 @@ def read_curves(ref: StepOutputRef, q_range: tuple[float, float]) -> tuple[np.nd
     section = slice(keep[0], keep[-1] + 1)
     values, errors = curves.intensity[..., section], curves.errors[..., section]
     errors = np.where(np.isnan(errors), np.sqrt(np.abs(values)), errors)  # curves without errors: Poisson
-    return q[section], values, errors, curves.units
+    return q[section], values, errors, curves.units, map_axes(curves)
 
 
 def read_mask(ref: StepOutputRef, name: str | None) -> np.ndarray:

@@ -34,12 +34,6 @@ def d002_values(centre: np.ndarray, centre_error: np.ndarray) -> tuple[np.ndarra
         return 2.0 * np.pi / centre, 2.0 * np.pi * centre_error / centre**2
 
 
-def _map_axes(shape: tuple[int, ...]) -> list[Axis]:
-    return [Axis("scan", np.arange(shape[0]), "", "scan number"),
-            Axis("y", np.arange(shape[1]), "", "y (scan point index)"),
-            Axis("x", np.arange(shape[2]), "", "x (scan point index)")]
-
-
 def write_fit_entry(entry: h5py.Group, step: LmfitFit, maps: Mapping[str, np.ndarray]) -> None:
     """Everything the step writes into its entry (layout in docs/steps/fit.md)."""
     model, names = step.model, step.model.names
@@ -50,14 +44,14 @@ def write_fit_entry(entry: h5py.Group, step: LmfitFit, maps: Mapping[str, np.nda
     _write_averaged(entry, step, units)
     _write_series(entry, step, maps)
     _write_quality(entry, step)
-    write_nxdata(entry, "region", step.region.astype(np.int8), _map_axes(step.region.shape), signal_name="mask",
+    write_nxdata(entry, "region", step.region.astype(np.int8), step.map_axes, signal_name="mask",
                  long_name="pixels averaged and fitted (1) per scan", units="", interpretation="image")
     entry.attrs["default"] = "series"
 
 
 def _write_maps(entry: h5py.Group, step: LmfitFit, maps: Mapping[str, np.ndarray], units: Mapping[str, str]) -> None:
     group = set_nx_class(entry.create_group("maps"), "NXcollection")
-    axes = _map_axes(maps["status"].shape)
+    axes = step.map_axes
     for i, name in enumerate(step.model.names):
         write_nxdata(group, name, maps["params"][..., i], axes, signal_name=name, long_name=name.replace("_", " "),
                      units=units[name], errors=maps["stderr"][..., i], interpretation="image")

@@ -59,7 +59,7 @@ class LmfitFit(Step):
         """Read the curves in the q range, build the region, fit and check the averaged curve of every scan."""
         self.step_id, self.workdir = context.step_id, Path(context.workdir)
         curves = context.inputs["curves"]
-        self.q, self.values, self.errors, self.units = read_curves(curves, self.q_range())
+        self.q, self.values, self.errors, self.units, self.map_axes = read_curves(curves, self.q_range())
         self.scan_labels = scan_labels(curves, self.values.shape[0])
         self.region = self._region(context.inputs.get("mask"))
         self.region_pixels = [np.flatnonzero(scan_region.ravel()) for scan_region in self.region]
