@@ -74,6 +74,15 @@ def read_dataset(path: Path, dataset: str) -> np.ndarray:
         return _dataset(handle, path, dataset)[()]
 
 
+def declared_scan_shape(source: RawSource, path: Path) -> tuple[int, ...] | None:
+    """The scan shape ``source`` declares for the frames of ``path``: its list, or the values of the dataset it
+    names there (None where it declares none)."""
+    if source.scan_shape is None:
+        return None
+    values = read_dataset(path, source.scan_shape) if isinstance(source.scan_shape, str) else source.scan_shape
+    return tuple(int(v) for v in np.ravel(values))
+
+
 def dataset_shape(path: Path, dataset: str) -> tuple[int, ...]:
     """The shape of a dataset, from metadata only; an error naming file and dataset when absent."""
     with open_hdf5(path) as handle:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from swaxs_plugins.core.errors import SwaxsError
-from swaxs_plugins.io.raw import FrameFile, RawSource, dataset_shape, is_hdf5, read_dataset
+from swaxs_plugins.io.raw import FrameFile, RawSource, dataset_shape, declared_scan_shape, is_hdf5, read_dataset
 from swaxs_plugins.io.scan_geometry import read_raster
 
 PER_FRAME_FIELDS = ("monitor", "diode")
@@ -30,15 +30,12 @@ def source_problems(name: str, source: RawSource, stacks: Sequence[tuple[FrameFi
         frames[frame_file.path] = frames.get(frame_file.path, 0) + int(shape[0])
     problems = []
     for path, count in frames.items():
-        for field, dataset in _named_datasets(source):
-            problem = _dataset_problem(path, field, dataset, count)
-            if problem:
-                problems.append(f"input '{name}', field '{field}': {problem}")
+        found = [f"input '{name}', field '{field}': {problem}" for field, dataset in _named_datasets(source)
+                 if (problem := _dataset_problem(path, field, dataset, count))]
         if isinstance(source.scan_shape, list | tuple) and int(np.prod(source.scan_shape)) != count:
-            problems.append(f"input '{name}', field 'scan_shape': {list(source.scan_shape)} does not hold the "
-                            f"{count} frames of {path}")
-        elif not problems:
-            problems += _raster_problems(name, source, path)
+            found.append(f"input '{name}', field 'scan_shape': {list(source.scan_shape)} does not hold the "
+                         f"{count} frames of {path}")
+        problems += found or _raster_problems(name, source, path)
     return problems
 
 
@@ -46,16 +43,14 @@ def scan_shape_of(source: RawSource, path: Path) -> tuple[int, ...] | None:
     """The map shape of a file's frames as the input declares it (a list or a dataset) or its positions draw it;
     None where neither says (or the positions form no raster: :func:`source_problems` reports that)."""
     if isinstance(source.scan_shape, list | tuple):
-        return tuple(int(v) for v in source.scan_shape)
+        return declared_scan_shape(source, path)
     if not is_hdf5(path):
         return None
     try:
-        if isinstance(source.scan_shape, str):
-            return tuple(int(v) for v in np.ravel(read_dataset(path, source.scan_shape)))
-        raster = read_raster(path, source.positions)
+        raster = None if source.scan_shape else read_raster(path, source.positions)
+        return declared_scan_shape(source, path) or (raster.shape if raster else None)
     except SwaxsError:
         return None
-    return raster.shape if raster else None
 
 
 def _raster_problems(name: str, source: RawSource, path: Path) -> list[str]:
@@ -66,8 +61,7 @@ def _raster_problems(name: str, source: RawSource, path: Path) -> list[str]:
         return [f"input '{name}', field 'positions': {error}"]
     if raster is None or source.scan_shape is None:
         return []
-    declared = list(source.scan_shape) if not isinstance(source.scan_shape, str) else \
-        [int(v) for v in np.ravel(read_dataset(path, source.scan_shape))]
+    declared = list(declared_scan_shape(source, path))
     if declared != list(raster.shape):
         return [f"input '{name}', field 'scan_shape': {declared} disagrees with the positions of {path}, "
                 f"{raster.shape[0]} lines of {raster.shape[1]} points with x fastest (scan_shape "

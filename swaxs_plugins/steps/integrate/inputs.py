@@ -22,7 +22,8 @@ from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.step import StepOutputRef
 from swaxs_plugins.io.nexus import text as nexus_text
-from swaxs_plugins.io.raw import FrameFile, RawSource, frame_files, is_hdf5, read_dataset, split_location
+from swaxs_plugins.io.raw import (FrameFile, RawSource, declared_scan_shape, frame_files, is_hdf5, read_dataset,
+                                 split_location)
 from swaxs_plugins.io.scan_geometry import Raster, read_raster
 
 #: PONI keys (lower case, as pyFAI's reader sees them) without which pyFAI silently uses a default.
@@ -170,11 +171,7 @@ def scan_layout(source: RawSource) -> ScanLayout:
         raise InputDataError(f"input 'scans': the scans differ in shape ({listing}); all must be equal")
     points, rows, cols = shapes[0]
     raster = read_raster(files[0].path, source.positions) if is_hdf5(files[0].path) else None
-    scan_shape: tuple[int, ...] = raster.shape if raster else (points,)
-    if isinstance(source.scan_shape, str):
-        scan_shape = tuple(int(v) for v in np.ravel(read_dataset(files[0].path, source.scan_shape)))
-    elif source.scan_shape is not None:
-        scan_shape = tuple(int(v) for v in source.scan_shape)
+    scan_shape = declared_scan_shape(source, files[0].path) or (raster.shape if raster else (points,))
     if int(np.prod(scan_shape)) != points:
         raise InputDataError(f"{files[0].path}: scan_shape {list(scan_shape)} (field 'scan_shape') does not hold "
                              f"the {points} frames of each scan")
