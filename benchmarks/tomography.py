@@ -206,8 +206,7 @@ def ours_worker(source: Path, out: Path) -> None:
     from swaxs_plugins.tomo.tensor import TensorProjector, carved_support, geometry_of
     from swaxs_plugins.tomo.tensor_solver import TensorProblem, solve
 
-    with np.load(source) as archive:
-        given = {key: archive[key] for key in archive}
+    given = load_record(source)
     iterations = [int(i) for i in given["iterations"]]
     repeat = int(given["repeat"])
     raster = tuple(int(v) for v in given["raster"])
@@ -253,23 +252,31 @@ def run_ours(sim: Simulated, iterations: list[int], folder: Path, *, tiny_warmup
     np.savez(source, data=sim.data, weights=sim.weights, rotation=sim.rotation, tilt=sim.tilt, chi=sim.chi,
              raster=np.array(sim.raster), iterations=np.array(iterations, dtype=np.int64), repeat=repeat,
              tiny_warmup=tiny_warmup, carve=carve)
-    began = time.perf_counter()
-    completed = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", str(source), str(out)],
-                               check=False, capture_output=True, text=True)
-    if completed.returncode:
-        raise RuntimeError(f"our worker failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
-    with np.load(out) as archive:
-        record = {key: archive[key] for key in archive}
-    record["process_s"] = time.perf_counter() - began
-    print(f"  ours: {record['process_s']:.0f} s", flush=True)
+    record = run_worker([sys.executable, str(Path(__file__).resolve()), "--worker", str(source), str(out)], out, "ours")
     source.unlink()
     return record
 
 
+def run_worker(command: list[str], out: Path, who: str) -> dict[str, Any]:
+    """Run a worker process that writes ``out`` (npz); its record, with the process's wall time ``process_s``."""
+    began = time.perf_counter()
+    completed = subprocess.run(command, check=False, capture_output=True, text=True)
+    if completed.returncode:
+        raise RuntimeError(f"the {who} worker failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
+    record = load_record(out)
+    record["process_s"] = time.perf_counter() - began
+    print(f"  {who}: {record['process_s']:.0f} s", flush=True)
+    return record
+
+
+def load_record(path: Path) -> dict[str, Any]:
+    with np.load(path) as archive:
+        return {key: archive[key] for key in archive}
+
+
 def reused(path: Path) -> dict[str, Any]:
     """A worker's result kept from an earlier run (``--reuse``), marked with when it was measured."""
-    with np.load(path) as archive:
-        record = {key: archive[key] for key in archive}
+    record = load_record(path)
     measured = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
     record["reused_from"] = f"{path.name}, measured {measured}"
     print(f"  reused {record['reused_from']}", flush=True)
@@ -312,14 +319,7 @@ def run_mumott(python: str, sim: Simulated, folder: Path, *, iterations: int = 2
         command += ["--maxfun", str(maxfun)]
     if loss_gradient_only:
         command.append("--loss-gradient-only")
-    began = time.perf_counter()
-    completed = subprocess.run(command, check=False, capture_output=True, text=True)
-    if completed.returncode:
-        raise RuntimeError(f"mumott worker failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
-    with np.load(out) as archive:
-        record = {key: archive[key] for key in archive}
-    record["process_s"] = time.perf_counter() - began
-    print(f"  mumott: {record['process_s']:.0f} s", flush=True)
+    record = run_worker(command, out, "mumott")
     if "coefficients" in record:
         record["coefficients"] = import_mumott_coefficients(record["coefficients"], ELL_MAX)
     return record
