@@ -24,6 +24,7 @@ from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.core.step import StepContext, StepOutputRef
 from swaxs_plugins.io.nexus import read_quality
+from swaxs_plugins.io.scan_geometry import declared_order
 from swaxs_plugins.io.validation import validate_file
 from swaxs_plugins.steps.integrate import (IntegrateParameters, PyFAIIntegrate, integrate_frames, load_geometry,
                                           make_integrator, report_invalid_pixels)
@@ -243,6 +244,57 @@ def test_motor_positions_give_the_scan_shape_and_the_map_axes(scans):
         np.testing.assert_allclose(curves["y"][()], 2.0 + 0.05 * np.arange(SCAN_SHAPE[0]), atol=5e-4)
         np.testing.assert_allclose(curves["x"][()], -1.0 + 0.02 * np.arange(SCAN_SHAPE[1]), atol=5e-4)
         assert curves["y"].attrs["units"] == "mm" and curves["x"].attrs["units"] == "mm"
+
+
+def acquired_in_order(paths: list[Path], folder: Path, fast_axis: str, snake: bool) -> list[Path]:
+    """The scans again, as a scan along ``fast_axis`` (serpentine where ``snake``) would record them: every
+    per-frame dataset (frames, monitor, diode, positions) permuted into that acquisition order."""
+    order = declared_order(SCAN_SHAPE, fast_axis, snake)
+    copies = []
+    for path in paths:
+        copy = folder / f"{path.stem}_{fast_axis}fast{'_snake' if snake else ''}.h5"
+        with h5py.File(path, "r") as source, h5py.File(copy, "w") as target:
+            for name in ("data/frames", "monitor", "diode", "measurement/y", "measurement/x"):
+                values = source[f"/entry/{name}"][()]
+                acquired = np.empty_like(values)
+                acquired[order] = values
+                target[f"/entry/{name}"] = acquired
+                target[f"/entry/{name}"].attrs.update(source[f"/entry/{name}"].attrs)
+            for name in ("scan_shape", "start_time", "rotation"):
+                target[f"/entry/{name}"] = source[f"/entry/{name}"][()]
+        copies.append(copy)
+    return copies
+
+
+@pytest.mark.parametrize(("fast_axis", "snake"), [("x", True), ("y", False), ("y", True)])
+def test_snake_and_y_fast_scans_fill_the_map_by_their_positions(scans, fast_axis, snake):
+    """The same frames acquired serpentine or with y fastest: the positions say how, and every map (curves,
+    segments, invalid pixels) equals the one from the frames in C order; the monitor stays in frame order,
+    and the scan records the frame of each map point."""
+    paths = acquired_in_order(scans["paths"], scans["folder"], fast_axis, snake)
+    name = f"order_{fast_axis}{int(snake)}"
+    text = pipeline_text(name, paths, scans["poni"]).replace(
+        "scan_shape: /entry/scan_shape", "positions: {y: /entry/measurement/y, x: /entry/measurement/x}")
+    out = run(scans["folder"], name, SerialExecutor(progress=False), text)
+    order = declared_order(SCAN_SHAPE, fast_axis, snake)
+    with h5py.File(out, "r") as handle, h5py.File(scans["serial"], "r") as c_order:
+        for group in ("curves/I", "curves/I_errors", "segments/I", "invalid_pixels/invalid_pixels"):
+            np.testing.assert_array_equal(handle[f"integrate/maps/{group}"][()], c_order[f"integrate/maps/{group}"][()])
+        np.testing.assert_array_equal(handle["integrate/scans/frame_order"][()], order)
+        acquired = np.empty_like(scans["monitor"].reshape(N_SCANS, -1))
+        acquired[:, order] = scans["monitor"].reshape(N_SCANS, -1)
+        np.testing.assert_array_equal(handle["integrate/monitor/data"][()], acquired.ravel())
+        assert handle["integrate/scans/scan_shape"].attrs["scan"].endswith(
+            f"{fast_axis} fastest{', serpentine' if snake else ''}")
+
+
+def test_a_declared_order_disagreeing_with_the_positions_is_an_error(scans):
+    paths = acquired_in_order(scans["paths"], scans["folder"], "x", True)
+    text = pipeline_text("declared_order", paths, scans["poni"]).replace(
+        "scan_shape: /entry/scan_shape", "positions: {y: /entry/measurement/y, x: /entry/measurement/x}, snake: false")
+    with pytest.raises(SwaxsError, match=r"field 'snake': .*snake False \(field 'snake'\) disagrees with the positions, 2 lines of "
+                                             r"3 points, x fastest, serpentine"):
+        run(scans["folder"], "declared_order", SerialExecutor(progress=False), text)
 
 
 def test_geometry_from_a_calibrate_step(tmp_path):

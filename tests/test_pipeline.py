@@ -171,20 +171,21 @@ def test_check_finds_what_the_metadata_show(raw_scan, tmp_path, registry, fields
 
 
 @pytest.mark.parametrize(("layout", "declared", "expected"), [
-    ("raster", "[5, 2]", "input 'scans', field 'scan_shape': [5, 2] disagrees with the positions of {raw}, 2 lines of "
-                         "5 points with x fastest (scan_shape [2, 5], or leave it out)"),
-    ("snake", None, "input 'scans', field 'positions': {raw} (field 'positions'): a serpentine (snake) scan, every "
-                    "other line running backwards: not handled yet"),
+    ("raster", "scan_shape: [5, 2]", "input 'scans', field 'scan_shape': {raw}: scan_shape [5, 2] (field "
+                                     "'scan_shape') disagrees with the positions, 2 lines of 5 points, x fastest "
+                                     "(scan_shape [2, 5], or leave it out)"),
+    ("snake", "fast_axis: y", "input 'scans', field 'fast_axis': {raw}: fast_axis y (field 'fast_axis') disagrees "
+                              "with the positions, 2 lines of 5 points, x fastest, serpentine"),
 ])
 def test_check_compares_the_scan_shape_with_the_positions(raw_scan, tmp_path, registry, layout, declared, expected):
-    """2 lines of 5 points, x fastest: a transposed scan_shape and a snake scan are found by check."""
+    """2 lines of 5 points, x fastest: a transposed scan_shape and a wrong fast axis are found by check."""
     raw, _ = raw_scan
     y, x = np.meshgrid([0.0, 0.1], np.arange(5) * 0.02, indexing="ij")
     if layout == "snake":
         x[1] = x[1, ::-1]
     with h5py.File(raw, "a") as handle:
         handle["/entry/y"], handle["/entry/x"] = y.ravel(), x.ravel()
-    fields = "positions: {y: /entry/y, x: /entry/x}" + (f", scan_shape: {declared}" if declared else "")
+    fields = "positions: {y: /entry/y, x: /entry/x}, " + declared
     text = pipeline_text(raw).replace("frames: /entry/instrument/det/data", f"frames: /entry/instrument/det/data, {fields}")
     [problem] = problems_of(write_pipeline(tmp_path / "p.yaml", text), registry)
     assert problem.startswith(expected.format(raw=raw)), problem

@@ -1,5 +1,5 @@
 """Scan geometry from motor positions (swaxs_plugins.io.scan_geometry): the raster of a map scan with encoder
-jitter, its axes, and the layouts C order would scramble (snake, y fastest), each refused by name."""
+jitter, its axes, which motor ran fastest and whether it snaked, and positions that draw no raster."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from swaxs_plugins.core.errors import InputDataError
-from swaxs_plugins.io.scan_geometry import raster_from_positions
+from swaxs_plugins.io.scan_geometry import declared_order, raster_from_positions
 
 STEP_Y, STEP_X, JITTER = 0.05, 0.02, 0.001          # mm; the jitter is 5 % of the finer step
 
@@ -34,21 +34,43 @@ def test_a_single_line_and_a_single_column_are_rasters() -> None:
     assert raster_from_positions(np.arange(5.0), np.zeros(5), "column").shape == (5, 1)
 
 
+@pytest.mark.parametrize("shape", [(10, 24), (24, 10), (2, 5)])
+@pytest.mark.parametrize(("fast_axis", "snake"), [("x", False), ("x", True), ("y", False), ("y", True)])
+def test_the_positions_say_which_motor_is_fast_and_whether_the_scan_snakes(shape, fast_axis, snake):
+    """A raster acquired x or y fastest, line by line or serpentine: the map shape, the frame of every map point
+    and the axes (within 4 jitter σ, as above) come back from the positions alone."""
+    y, x = grid(*shape)
+    order = declared_order(shape, fast_axis, snake)
+    acquired_y, acquired_x = np.empty(y.size), np.empty(x.size)
+    acquired_y[order], acquired_x[order] = y.ravel(), x.ravel()
+    raster = raster_from_positions(acquired_y, acquired_x, "scan")
+    assert (raster.shape, raster.fast_axis, raster.snake) == (shape, fast_axis, snake)
+    np.testing.assert_array_equal(raster.order, order)
+    np.testing.assert_allclose(raster.y, 1.0 + np.arange(shape[0]) * STEP_Y, atol=4 * JITTER)
+    np.testing.assert_allclose(raster.x, -0.3 + np.arange(shape[1]) * STEP_X, atol=4 * JITTER)
+
+
+def test_declared_order_walks_the_map_as_the_motors_did():
+    """2 lines of 3 points: x fastest in order; serpentine reverses the second line; y fastest fills columns."""
+    np.testing.assert_array_equal(declared_order((2, 3)), [0, 1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(declared_order((2, 3), "x", True), [0, 1, 2, 5, 4, 3])
+    np.testing.assert_array_equal(declared_order((2, 3), "y"), [0, 2, 4, 1, 3, 5])
+    np.testing.assert_array_equal(declared_order((2, 3), "y", True), [0, 3, 4, 1, 2, 5])
+
+
 @pytest.mark.parametrize(("layout", "message"), [
-    ("snake", "a serpentine \\(snake\\) scan, every other line running backwards: not handled yet"),
-    ("y fastest", "y changes fastest \\(10 points per column\\): not handled yet"),
     ("incomplete", "y first moves after 24 frames, which do not divide the 237 frames"),
     ("lengths", "the positions y and x hold 240 and 239 values"),
+    ("scrambled", "the positions form no raster"),
 ])
-def test_layouts_that_c_order_would_scramble_are_refused(layout: str, message: str) -> None:
+def test_positions_that_draw_no_raster_are_refused(layout: str, message: str) -> None:
     y, x = grid()
-    if layout == "snake":
-        x[1::2] = x[1::2, ::-1]
-    elif layout == "y fastest":
-        y, x = y.T, x.T
-    elif layout == "incomplete":
+    if layout == "incomplete":
         y, x = y.ravel()[:-3], x.ravel()[:-3]
     elif layout == "lengths":
         x = x.ravel()[:-1]
+    elif layout == "scrambled":
+        permutation = np.random.default_rng(0).permutation(y.size)
+        y, x = y.ravel()[permutation], x.ravel()[permutation]
     with pytest.raises(InputDataError, match=f"^scan: {message}"):
         raster_from_positions(y, x, "scan")

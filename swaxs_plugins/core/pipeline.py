@@ -214,7 +214,8 @@ def _source_shapes(name: str, source: RawSource, problems: list[str]) -> dict[st
         problems.append(f"input '{name}', field 'files': frames of different sizes {sorted({s[1:] for s in stacks})}")
         return {}
     shapes = {"frames": (sum(s[0] for s in stacks), *stacks[0][1:]), "files": (len(stacks),)}
-    scan = scan_shape_of(source, files[0].path)
+    first_file = sum(s[0] for f, s in zip(files, stacks) if f.path == files[0].path)
+    scan = scan_shape_of(source, files[0].path, first_file)
     return {**shapes, "scan": scan} if scan else shapes
 
 

@@ -11,6 +11,7 @@ import fnmatch
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import fabio
 import h5py
@@ -30,6 +31,8 @@ class RawSource(BaseModel):
     ``files`` are HDF5/NeXus files (with ``frames`` the dataset of frames [n, rows, cols]) or image
     files fabio reads (TIFF with Pilatus header, EDF, CBF, ...), forming one series in that order.
     ``rotation_angle`` and ``tilt_angle`` name each file's angle [deg] of a tomography projection.
+    A map scan's shape comes from its ``positions`` y and x or is declared (``scan_shape``, with
+    ``fast_axis`` and ``snake`` where its frames do not fill the map x fastest line by line).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -40,6 +43,8 @@ class RawSource(BaseModel):
     diode: str | None = None
     positions: dict[str, str] = {}
     scan_shape: str | list[int] | None = None
+    fast_axis: Literal["x", "y"] | None = None
+    snake: bool | None = None
     rotation_angle: str | None = None
     tilt_angle: str | None = None
     timestamp: str | None = None

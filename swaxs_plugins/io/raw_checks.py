@@ -4,20 +4,21 @@ For every file of a :class:`~swaxs_plugins.io.raw.RawSource` and every dataset i
 dataset exists (in an HDF5 file: image files hold none); per-frame datasets (``monitor``, ``diode``,
 each of ``positions``) hold one value per frame of that file; a ``scan_shape`` (declared, or the dataset
 that holds it) holds that file's frames; positions y and x form a raster (:mod:`.scan_geometry`) that
-agrees with a declared scan shape; ``timestamp``, ``rotation_angle`` and ``tilt_angle`` exist. Only
+agree with a declared scan shape, fast axis and snake; ``timestamp``, ``rotation_angle`` and ``tilt_angle`` exist. Only
 shapes and small datasets (a scan shape, positions) are read, never frames.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from swaxs_plugins.core.errors import SwaxsError
-from swaxs_plugins.io.raw import FrameFile, RawSource, dataset_shape, declared_scan_shape, is_hdf5, read_dataset
-from swaxs_plugins.io.scan_geometry import read_raster
+from swaxs_plugins.io.raw import FrameFile, RawSource, dataset_shape, is_hdf5, read_dataset
+from swaxs_plugins.io.scan_geometry import MAP_MOTORS, scan_map
 
 PER_FRAME_FIELDS = ("monitor", "diode")
 PRESENT_FIELDS = ("timestamp", "rotation_angle", "tilt_angle")
@@ -35,37 +36,28 @@ def source_problems(name: str, source: RawSource, stacks: Sequence[tuple[FrameFi
         if isinstance(source.scan_shape, list | tuple) and int(np.prod(source.scan_shape)) != count:
             found.append(f"input '{name}', field 'scan_shape': {list(source.scan_shape)} does not hold the "
                          f"{count} frames of {path}")
-        problems += found or _raster_problems(name, source, path)
+        problems += found or _raster_problems(name, source, path, count)
     return problems
 
 
-def scan_shape_of(source: RawSource, path: Path) -> tuple[int, ...] | None:
-    """The map shape of a file's frames as the input declares it (a list or a dataset) or its positions draw it;
-    None where neither says (or the positions form no raster: :func:`source_problems` reports that)."""
-    if isinstance(source.scan_shape, list | tuple):
-        return declared_scan_shape(source, path)
-    if not is_hdf5(path):
+def scan_shape_of(source: RawSource, path: Path, frames: int) -> tuple[int, ...] | None:
+    """The map shape of a file's ``frames`` frames as its positions draw it or the input declares it; None where
+    neither says (or they disagree: :func:`source_problems` reports that)."""
+    if source.scan_shape is None and not (is_hdf5(path) and all(m in source.positions for m in MAP_MOTORS)):
         return None
     try:
-        raster = None if source.scan_shape else read_raster(path, source.positions)
-        return declared_scan_shape(source, path) or (raster.shape if raster else None)
+        return scan_map(source, path, frames).shape
     except SwaxsError:
         return None
 
 
-def _raster_problems(name: str, source: RawSource, path: Path) -> list[str]:
-    """Positions y and x that form no raster, or one that the declared scan shape contradicts."""
+def _raster_problems(name: str, source: RawSource, path: Path, frames: int) -> list[str]:
+    """Positions y and x that form no raster, or one that the declared scan shape, fast axis or snake contradict."""
     try:
-        raster = read_raster(path, source.positions) if is_hdf5(path) else None
+        scan_map(source, path, frames)
     except SwaxsError as error:
-        return [f"input '{name}', field 'positions': {error}"]
-    if raster is None or source.scan_shape is None:
-        return []
-    declared = list(declared_scan_shape(source, path))
-    if declared != list(raster.shape):
-        return [f"input '{name}', field 'scan_shape': {declared} disagrees with the positions of {path}, "
-                f"{raster.shape[0]} lines of {raster.shape[1]} points with x fastest (scan_shape "
-                f"{list(raster.shape)}, or leave it out)"]
+        named = re.search(r"\(field '([a-z_]+)", str(error))
+        return [f"input '{name}', field '{named.group(1) if named else 'positions'}': {error}"]
     return []
 
 

@@ -5,7 +5,9 @@ Layout (what ``integrate`` writes and ``transmission``/``background`` write agai
 ``x``, ``q`` (1/angstrom), each with @units and @long_name, and the normalisation the curves carry as
 attributes of the NXdata: @monitor_normalised (divided by the incident-beam monitor) and
 @transmission_corrected (divided by the sample's transmission); ``<entry>/scans`` NXcollection
-(``file_name``, ``scan_shape``, ``points``, ``timestamp``) copied through unchanged. Curves of two steps
+(``file_name``, ``scan_shape``, ``points``, ``timestamp``, and ``frame_order``, the frame of each map point,
+where the frames do not fill the map in order: snake scans, y fastest) copied through unchanged; per-frame
+records (the ``monitor`` and ``diode`` NXmonitors) stay in frame order (:func:`per_point`). Curves of two steps
 are only combined (subtracted) when both attributes agree (:func:`check_same_normalisation`).
 """
 
@@ -113,6 +115,19 @@ def copy_scans(ref: StepOutputRef, entry: h5py.Group) -> None:
     with h5py.File(ref.path, "r") as handle:
         if f"{ref.entry}/scans" in handle and "scans" not in entry:
             handle.copy(handle[f"{ref.entry}/scans"], entry, name="scans")
+
+
+def per_point(ref: StepOutputRef, dataset: str, values: np.ndarray, map_shape: tuple[int, ...]) -> np.ndarray:
+    """Per-frame ``values`` (every scan's frames in acquisition order) as maps ``map_shape`` [scan, y, x], through
+    the step's ``scans/frame_order`` where it has one; an error naming ``dataset`` where they do not fit."""
+    values = np.ravel(values)
+    if values.size != int(np.prod(map_shape)):
+        raise InputDataError(f"{where(ref, dataset)}: {values.size} values for {map_shape} scan points")
+    with h5py.File(ref.path, "r") as handle:
+        node = handle.get(f"{ref.entry}/scans/frame_order")
+        order = None if node is None else node[()]
+    per_scan = values.reshape(map_shape[0], -1)
+    return (per_scan if order is None else per_scan[:, order]).reshape(map_shape)
 
 
 def map_axes(curves: Curves) -> list[Axis]:

@@ -20,7 +20,7 @@ from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 from swaxs_plugins.core.step import InputSpec, Step, StepContext, StepOutputRef, StepParameters, parameter
 from swaxs_plugins.io.nexus import StepWriter
 from swaxs_plugins.io.raw import RawSource, read_dataset
-from swaxs_plugins.steps.curves import map_axes, read_curves, where, write_curves
+from swaxs_plugins.steps.curves import map_axes, per_point, read_curves, where, write_curves
 
 LOG = logging.getLogger(__name__)
 
@@ -106,15 +106,12 @@ class DiodeTransmission(Step):
                         self.step_id, int(self.bad.sum()), where(context.inputs["curves"], "diode|monitor"))
 
     def _sample_ratio(self, ref: StepOutputRef) -> tuple[Ratio, np.ndarray]:
-        counters = [_counter(ref, name) for name in ("diode", "monitor")]
         shape = self.curves.intensity.shape[:3]
-        for name, values in zip(("diode", "monitor"), counters):
-            if values.size != np.prod(shape):
-                raise InputDataError(f"{where(ref, name + '/data')}: {values.size} values for {shape} scan points")
+        counters = [per_point(ref, f"{name}/data", _counter(ref, name), shape) for name in ("diode", "monitor")]
         ratio, bad = counting_ratio(*counters)
         if bad.all():
             raise InputDataError(f"{where(ref, 'diode/data')}: diode or I0 is zero, negative or NaN at every point")
-        return Ratio(ratio.value.reshape(shape), ratio.relative_error.reshape(shape)), bad.reshape(shape)
+        return ratio, bad
 
     def _reference(self, empty: RawSource | None, sample: Ratio) -> Ratio:
         p = self.params

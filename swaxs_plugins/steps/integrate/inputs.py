@@ -22,9 +22,8 @@ from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.step import StepOutputRef
 from swaxs_plugins.io.nexus import text as nexus_text
-from swaxs_plugins.io.raw import (FrameFile, RawSource, declared_scan_shape, frame_files, is_hdf5, read_dataset,
-                                 split_location)
-from swaxs_plugins.io.scan_geometry import Raster, read_raster
+from swaxs_plugins.io.raw import FrameFile, RawSource, frame_files, is_hdf5, read_dataset, split_location
+from swaxs_plugins.io.scan_geometry import Raster, ScanMap, scan_map
 
 #: PONI keys (lower case, as pyFAI's reader sees them) without which pyFAI silently uses a default.
 PONI_REQUIRED = {"distance": "Distance", "poni1": "Poni1", "poni2": "Poni2", "rot1": "Rot1", "rot2": "Rot2",
@@ -34,14 +33,16 @@ ORIENTATIONS = (1, 2, 3, 4)
 
 @dataclass(frozen=True)
 class ScanLayout:
-    """How the frames of the raw source form scans: n_scans files, each of ``points`` frames, and the raster
-    the positions y and x of the first file drew, where the input names them."""
+    """How the frames of the raw source form scans: n_scans files, each of ``points`` frames filling the map
+    of every file alike (``order``: the frame of each map point, None: in order), and the raster the
+    positions y and x drew, where the input names them."""
 
     files: tuple[FrameFile, ...]
     points: int
     frame_shape: tuple[int, int]
     scan_shape: tuple[int, ...]
     raster: Raster | None = None
+    order: np.ndarray | None = None
 
     @property
     def n_images(self) -> int:
@@ -170,15 +171,20 @@ def scan_layout(source: RawSource) -> ScanLayout:
         listing = ", ".join(f"{f.path.name} {s}" for f, s in zip(files, shapes))
         raise InputDataError(f"input 'scans': the scans differ in shape ({listing}); all must be equal")
     points, rows, cols = shapes[0]
-    raster = read_raster(files[0].path, source.positions) if is_hdf5(files[0].path) else None
-    scan_shape = declared_scan_shape(source, files[0].path) or (raster.shape if raster else (points,))
-    if int(np.prod(scan_shape)) != points:
-        raise InputDataError(f"{files[0].path}: scan_shape {list(scan_shape)} (field 'scan_shape') does not hold "
-                             f"the {points} frames of each scan")
-    if raster and scan_shape != raster.shape:
-        raise InputDataError(f"{files[0].path}: scan_shape {list(scan_shape)} (field 'scan_shape') disagrees with "
-                             f"the positions, {raster.shape[0]} lines of {raster.shape[1]} points with x fastest")
-    return ScanLayout(files, points, (rows, cols), scan_shape, raster)
+    maps = [scan_map(source, f.path, points) for f in files]
+    for frame_file, other in zip(files[1:], maps[1:]):
+        if other.shape != maps[0].shape or not np.array_equal(_order(other), _order(maps[0])):
+            raise InputDataError(f"input 'scans': the frames of {frame_file.path} fill the map other than those of "
+                                 f"{files[0].path} ({_how(other)} against {_how(maps[0])}); process them apart")
+    return ScanLayout(files, points, (rows, cols), maps[0].shape, maps[0].raster, maps[0].order)
+
+
+def _order(scan: ScanMap) -> np.ndarray:
+    return np.arange(int(np.prod(scan.shape))) if scan.order is None else scan.order
+
+
+def _how(scan: ScanMap) -> str:
+    return scan.raster.description if scan.raster else f"scan_shape {list(scan.shape)}"
 
 
 def check_radial_range(ai: AzimuthalIntegrator, shape: tuple[int, int], mask: np.ndarray | None, unit: str,

@@ -125,6 +125,11 @@ def _write_scans(entry: h5py.Group, layout: ScanLayout, records: Mapping[str, np
     scans["file_name"] = np.array([str(f.path) for f in layout.files], dtype=h5py.string_dtype())
     scans["scan_shape"] = np.asarray(layout.scan_shape, dtype=np.int64)
     scans["points"] = np.int64(layout.points)
+    if layout.order is not None:
+        scans["frame_order"] = np.asarray(layout.order, dtype=np.int64)
+        scans["frame_order"].attrs["long_name"] = "the frame of each map point (C order) within its scan"
+    if layout.raster is not None:
+        scans["scan_shape"].attrs["scan"] = layout.raster.description
     for name, values in records.items():
         scans[name] = values
         if name.endswith("_angle"):
@@ -145,14 +150,21 @@ def _map_axes(layout: ScanLayout) -> list[Axis]:
                          for name, size in zip(names, spatial))]
 
 
+def _to_map(values: np.ndarray, layout: ScanLayout) -> np.ndarray:
+    """Per-frame ``values`` [n_images, ...] as maps [scan, *scan_shape, ...], each point holding its frame."""
+    per_scan = values.reshape(len(layout.files), layout.points, *values.shape[1:])
+    if layout.order is not None:
+        per_scan = per_scan[:, layout.order]
+    return per_scan.reshape(len(layout.files), *layout.scan_shape, *values.shape[1:])
+
+
 def _write_invalid_pixels(maps: h5py.Group, layout: ScanLayout, result: BatchResult, integrated_pixels: int) -> None:
     """``maps/invalid_pixels``: per frame, the pixels invalid in it (NaN, ±inf, negative, overflow, dummy) that
     the static mask did not hold, as a map [scan, y, x]; ``infinite_pixels`` (±inf) as an auxiliary signal."""
-    shape = (len(layout.files), *layout.scan_shape)
-    group = write_nxdata(maps, "invalid_pixels", result.invalid_pixels.reshape(shape), _map_axes(layout),
+    group = write_nxdata(maps, "invalid_pixels", _to_map(result.invalid_pixels, layout), _map_axes(layout),
                          signal_name="invalid_pixels", long_name="invalid pixels beyond the static mask",
-                         units="pixels", interpretation="image" if len(shape) > 2 else None,
-                         auxiliary={"infinite_pixels": result.infinite_pixels.reshape(shape)})
+                         units="pixels", interpretation="image" if len(layout.scan_shape) > 1 else None,
+                         auxiliary={"infinite_pixels": _to_map(result.infinite_pixels, layout)})
     group["infinite_pixels"].attrs["long_name"] = "pixels holding ±inf"
     group["integrated_pixels"] = np.int64(integrated_pixels)
     group["integrated_pixels"].attrs.update({"units": "pixels", "long_name": "pixels integrated when all are valid"})
@@ -169,16 +181,15 @@ def _write_maps(entry: h5py.Group, params: IntegrateParameters, binning: Binning
     """
     maps = set_nx_class(entry.create_group("maps"), "NXcollection")
     spatial = layout.scan_shape
-    shape = (len(layout.files), *spatial)
     units, _, axis_name = UNITS[params.unit]
     label = "q" if axis_name == "q" else "2θ"
     radial = Axis(axis_name, binning.radial, units, label)
     scan_axis, *spatial_axes = _map_axes(layout)
     style = {"signal_scale_type": "log", "axes_scale_types": ["log", "log"]} if params.log_scale else None
     n_rad = one_d.intensity.shape[-1]
-    curves = one_d.intensity.reshape(*shape, n_rad)
+    curves = _to_map(one_d.intensity, layout)
     group = write_nxdata(maps, "curves", curves, [scan_axis, *spatial_axes, radial], long_name="intensity",
-                         units=INTENSITY_UNITS, errors=one_d.sigma.reshape(*shape, n_rad), interpretation="spectrum",
+                         units=INTENSITY_UNITS, errors=_to_map(one_d.sigma, layout), interpretation="spectrum",
                          silx_style=style, chunks=(1, *(1,) * len(spatial), n_rad))
     group.attrs.update(monitor_normalised=np.bool_(monitor_applied), transmission_corrected=np.bool_(False))
     if len(spatial) == 2:
@@ -191,8 +202,8 @@ def _write_maps(entry: h5py.Group, params: IntegrateParameters, binning: Binning
         bins = segments.intensity.shape[1:]
         chi = Axis("chi", segment_binning.azimuthal, "degrees", "χ (azimuthal angle)")
         segment_radial = Axis(axis_name, segment_binning.radial, units, label)
-        write_nxdata(maps, "segments", segments.intensity.reshape(*shape, *bins),
+        write_nxdata(maps, "segments", _to_map(segments.intensity, layout),
                      [scan_axis, *spatial_axes, chi, segment_radial], long_name="intensity", units=INTENSITY_UNITS,
-                     errors=segments.sigma.reshape(*shape, *bins), interpretation="image",
+                     errors=_to_map(segments.sigma, layout), interpretation="image",
                      chunks=(1, *(1,) * len(spatial), *bins))
     maps.attrs["default"] = "curves"
