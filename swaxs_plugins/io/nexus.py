@@ -6,6 +6,11 @@ whenever the step stops. The pipeline's output file records how many of its step
 says complete only once the last one did. :func:`write_nxdata` always writes @signal,
 @axes, ``<signal>_errors``, and @long_name and @units on every axis; the @default chain runs from
 the file root to the plot a user should see first.
+
+A 1-D series of scan points is handled by the map steps as a map of one line, [scan, 1, point]; that
+line's axis is an :class:`Axis` with ``squeeze``, which :func:`write_nxdata` leaves out of the file
+(the NXdata is [scan, point], as silx and a scientist expect) and records in @squeezed_axes, from
+which :func:`read_signal` puts it back.
 """
 
 from __future__ import annotations
@@ -36,12 +41,31 @@ STEPS_TOTAL_ATTR = "swaxs_steps_total"
 
 @dataclass(frozen=True)
 class Axis:
-    """One NXdata axis: its values, units and the label a plot shows."""
+    """One NXdata axis: its values, units and the label a plot shows; ``squeeze``: a dimension of length one
+    the file leaves out (the single line of a 1-D series)."""
 
     name: str
     values: np.ndarray
     units: str
     long_name: str
+    squeeze: bool = False
+
+
+SQUEEZED_AXES_ATTR = "squeezed_axes"
+
+
+def series_line_axis() -> Axis:
+    """The axis of the one line of a 1-D series handled as a map [scan, 1, point]."""
+    return Axis("line", np.zeros(1), "", "the one line of a series", squeeze=True)
+
+
+def read_signal(group: h5py.Group, name: str | None = None) -> np.ndarray:
+    """Dataset ``name`` (default: the @signal) of a group, with the dimensions :func:`write_nxdata` left out of
+    an NXdata (@squeezed_axes) put back as length one."""
+    data = group[name or text(group.attrs["signal"])][()]
+    for dim in sorted(int(d) for d in np.ravel(group.attrs.get(SQUEEZED_AXES_ATTR, []))):
+        data = np.expand_dims(data, dim)
+    return data
 
 
 @dataclass(frozen=True)
@@ -94,12 +118,20 @@ def write_nxdata(
     silx_style: Mapping[str, Any] | None = None,
     chunks: tuple[int, ...] | bool | None = None,
 ) -> h5py.Group:
-    """Write an NXdata group; ``axes`` has one entry per signal dimension (None: no axis, '.').
+    """Write an NXdata group; ``axes`` has one entry per signal dimension (None: no axis, '.'; an axis with
+    ``squeeze``: a dimension of length one left out of signal, errors and auxiliary signals).
 
     Frames-sized stacks should pass ``chunks`` of one image so that silx reads them lazily.
     """
     if len(axes) != signal.ndim:
         raise ValueError(f"NXdata '{name}': {len(axes)} axes for a {signal.ndim}-d signal")
+    squeezed = tuple(dim for dim, axis in enumerate(axes) if axis is not None and axis.squeeze)
+    if squeezed:
+        signal, axes = np.squeeze(signal, squeezed), [axis for dim, axis in enumerate(axes) if dim not in squeezed]
+        errors = None if errors is None else np.squeeze(errors, squeezed)
+        auxiliary = {k: np.squeeze(v, squeezed) for k, v in (auxiliary or {}).items()} or None
+        if isinstance(chunks, tuple):
+            chunks = tuple(c for dim, c in enumerate(chunks) if dim not in squeezed)
     group = set_nx_class(parent.create_group(name), "NXdata")
     group.attrs["signal"] = signal_name
     group.attrs["axes"] = [axis.name if axis else "." for axis in axes]
@@ -119,6 +151,8 @@ def write_nxdata(
         group.attrs["auxiliary_signals"] = list(auxiliary)
     if silx_style:
         group.attrs["SILX_style"] = json.dumps(silx_style)
+    if squeezed:
+        group.attrs[SQUEEZED_AXES_ATTR] = np.array(squeezed, dtype=np.int64)
     return group
 
 

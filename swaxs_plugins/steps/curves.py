@@ -2,7 +2,8 @@
 
 Layout (what ``integrate`` writes and ``transmission``/``background`` write again):
 ``<entry>/maps/curves`` NXdata, signal ``I`` [scan, y, x, q] with ``I_errors``, axes ``scan``, ``y``,
-``x``, ``q`` (1/angstrom), each with @units and @long_name, and the normalisation the curves carry as
+``x``, ``q`` (1/angstrom), each with @units and @long_name (a 1-D series of points: [scan, point, q],
+handled by the steps as a map of one line, whose axis ``write_nxdata`` leaves out again), and the normalisation the curves carry as
 attributes of the NXdata: @monitor_normalised (divided by the incident-beam monitor) and
 @transmission_corrected (divided by the sample's transmission); ``<entry>/scans`` NXcollection
 (``file_name``, ``scan_shape``, ``points``, ``timestamp``, and ``frame_order``, the frame of each map point,
@@ -21,7 +22,7 @@ import numpy as np
 
 from swaxs_plugins.core.errors import InputDataError
 from swaxs_plugins.core.step import StepOutputRef
-from swaxs_plugins.io.nexus import Axis, set_nx_class, text, write_nxdata
+from swaxs_plugins.io.nexus import Axis, series_line_axis, set_nx_class, text, write_nxdata
 
 CURVES = "maps/curves"
 INTENSITY_UNITS = "arbitrary units"
@@ -60,19 +61,24 @@ def where(ref: StepOutputRef, dataset: str = "") -> str:
 
 
 def read_curves(ref: StepOutputRef) -> Curves:
-    """The curves [scan, y, x, q] of an earlier step; an error names file, dataset and step if absent."""
+    """The curves [scan, y, x, q] of an earlier step (a series [scan, point, q] as [scan, 1, point, q], its line
+    axis squeezed when written again); an error names file, dataset and step if absent."""
     with h5py.File(ref.path, "r") as handle:
         group = handle.get(f"{ref.entry}/{CURVES}")
-        if not isinstance(group, h5py.Group) or "I" not in group or group["I"].ndim != 4:
-            raise InputDataError(f"{where(ref, CURVES)}: no curves I[scan, y, x, q]; expected the output of an "
-                                 "integrate, transmission or background step of a 2-D map")
+        if not isinstance(group, h5py.Group) or "I" not in group or group["I"].ndim not in (3, 4):
+            raise InputDataError(f"{where(ref, CURVES)}: no curves I[scan, y, x, q] or I[scan, point, q]; expected "
+                                 "the output of an integrate, transmission or background step")
         names = [text(n) for n in group.attrs["axes"]]
-        axes = tuple(Axis(n, group[n][()], text(group[n].attrs.get("units", "")),
-                          text(group[n].attrs.get("long_name", n))) for n in names)
-        errors = group["I_errors"][()] if "I_errors" in group else np.full(group["I"].shape, np.nan, np.float32)
+        axes = [Axis(n, group[n][()], text(group[n].attrs.get("units", "")), text(group[n].attrs.get("long_name", n)))
+                for n in names]
+        intensity = group["I"][()].astype(np.float64)
+        errors = group["I_errors"][()] if "I_errors" in group else np.full(intensity.shape, np.nan)
+        if intensity.ndim == 3:
+            intensity, errors = intensity[:, np.newaxis], errors[:, np.newaxis]
+            axes.insert(1, series_line_axis())
         style = group.attrs.get("SILX_style")
         flags = [group.attrs.get(name) for name in NORMALISATION]
-        return Curves(group["I"][()].astype(np.float64), errors.astype(np.float64), axes,  # type: ignore[arg-type]
+        return Curves(intensity, errors.astype(np.float64), tuple(axes),  # type: ignore[arg-type]
                       text(group["I"].attrs.get("units", INTENSITY_UNITS)), ref,
                       text(style) if style is not None else None,
                       *(None if flag is None else bool(flag) for flag in flags))

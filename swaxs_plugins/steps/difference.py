@@ -206,7 +206,7 @@ class RegionDifference(Step):
     def finalize(self, results: list, writer: StepWriter) -> None:
         """Region and difference stacks, the time series (the default plot), onsets, the log, the figures."""
         entry = writer.entry
-        axes = self._axes()
+        axes = self.map_axes()
         regions = set_nx_class(entry.create_group("regions"), "NXcollection")
         differences = set_nx_class(entry.create_group("differences"), "NXcollection")
         units = self.curves[0].units
@@ -226,7 +226,8 @@ class RegionDifference(Step):
                          auxiliary={"current": self.log.current})
         plots.write_figures(self, self.workdir, self.step_id)
 
-    def _axes(self) -> list[Axis]:
+    def map_axes(self) -> list[Axis]:
+        """The axes of its maps: time (or scan), y, x."""
         scan_axis, y, x = self.curves[0].axes[:3]
         hours = self.scan_hours()
         time = Axis("time", hours, "h", "time since the first scan") if hours is not None else scan_axis

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from swaxs_plugins.io.figures import new_figure, save_figure
+from swaxs_plugins.io.nexus import Axis
 
 if TYPE_CHECKING:
     from swaxs_plugins.steps.difference import RegionDifference
@@ -25,20 +26,46 @@ def write_figures(step: RegionDifference, workdir: Path, step_id: str) -> list[P
 
 
 def maps_figure(step: RegionDifference, path: Path) -> Path:
-    """D per region (rows) and scan (columns), the mask outline drawn on each."""
+    """D per region (rows) and scan (columns) on the map's axes (the motors' positions where the curves carry
+    them), the mask outline drawn on each; a series (one line of points) as D against the point, the mask's
+    points marked."""
     regions = list(step.regions.values())
     n_scans = regions[0].change.shape[0]
-    fig = new_figure(figsize=(2.2 * n_scans, 1.8 * len(regions)))
-    axes = fig.subplots(len(regions), n_scans, squeeze=False)
+    _, y, x = step.map_axes()
+    series = regions[0].change.shape[1] == 1
+    fig = new_figure(figsize=(2.2 * n_scans, 1.8 * len(regions)), layout="constrained")
+    axes = fig.subplots(len(regions), n_scans, squeeze=False, sharex=True, sharey="row")
     for row, region in zip(axes, regions):
         limit = np.nanmax(np.abs(region.change)) or 1.0
         for k, ax in enumerate(row):
-            image = ax.imshow(region.change[k], cmap="RdBu_r", vmin=-limit, vmax=limit, origin="lower")
-            ax.contour(step.mask.astype(float), levels=[0.5], colors="k", linewidths=0.8)
-            ax.set_xticks([]), ax.set_yticks([])
             ax.set_title(f"{region.name}, scan {k}", fontsize=7)
-        fig.colorbar(image, ax=row.tolist(), fraction=0.02, label="D")
+            ax.tick_params(labelsize=6)
+            if series:
+                ax.plot(x.values, region.change[k, 0], ".", ms=3)
+                ax.axhline(0, color="grey", lw=0.5)
+                continue
+            extent = [*_edges(x.values), *_edges(y.values)]
+            image = ax.imshow(region.change[k], cmap="RdBu_r", vmin=-limit, vmax=limit, origin="lower",
+                              extent=extent, aspect="auto")
+            ax.contour(x.values, y.values, step.mask.astype(float), levels=[0.5], colors="k", linewidths=0.8)
+        if not series:
+            fig.colorbar(image, ax=row.tolist(), fraction=0.02, label="D")
+    for ax in axes[-1]:
+        ax.set_xlabel(_label(x), fontsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("D" if series else _label(y), fontsize=7)
     return save_figure(fig, path, dpi=90)
+
+
+def _edges(values: np.ndarray) -> tuple[float, float]:
+    """The outer pixel edges of evenly spaced centres (half a step beyond each end)."""
+    values = np.asarray(values, np.float64)
+    half = 0.5 * (values[-1] - values[0]) / (len(values) - 1) if len(values) > 1 else 0.5
+    return float(values[0] - half), float(values[-1] + half)
+
+
+def _label(axis: Axis) -> str:
+    return f"{axis.name} ({axis.units})" if axis.units else axis.long_name
 
 
 def series_figure(step: RegionDifference, path: Path) -> Path:

@@ -31,7 +31,7 @@ from swaxs_plugins.core.step import (
     StepParameters,
     parameter,
 )
-from swaxs_plugins.io.nexus import Axis, StepWriter, set_nx_class, write_nxdata
+from swaxs_plugins.io.nexus import Axis, StepWriter, read_signal, set_nx_class, write_nxdata
 from swaxs_plugins.rules import RuleContext, evaluate_rule
 from swaxs_plugins.steps.curves import covers, map_axes, read_curves, region_mean, where
 
@@ -128,19 +128,23 @@ def _read_map(ref: StepOutputRef, path: str) -> np.ndarray:
     with h5py.File(ref.path, "r") as handle:
         node = handle.get(f"{ref.entry}/{path}")
         if isinstance(node, h5py.Group) and "signal" in node.attrs:
-            node = node[node.attrs["signal"]]
-        if not isinstance(node, h5py.Dataset) or node.ndim not in (2, 3):
+            data = read_signal(node)
+        elif isinstance(node, h5py.Dataset):
+            data = read_signal(node.parent, node.name.rsplit("/", 1)[1])
+        else:
+            data = None
+        if data is None or data.ndim not in (2, 3):
             raise InputDataError(f"{where(ref, path)}: no map [scan, y, x] or [y, x] there")
-        return node[()].astype(np.float64)
+        return data.astype(np.float64)
 
 
 def read_masks(ref: StepOutputRef) -> dict[str, np.ndarray]:
-    """Every mask [y, x] (bool) a mask step wrote, by name."""
+    """Every mask [y, x] (bool) a mask step wrote, by name (a series' [point] as [1, point])."""
     with h5py.File(ref.path, "r") as handle:
         group = handle.get(f"{ref.entry}/masks")
         if group is None:
             raise InputDataError(f"{where(ref, 'masks')}: no masks; expected the output of a mask step")
-        return {name: group[name]["mask"][()].astype(bool) for name in group}
+        return {name: read_signal(group[name]).astype(bool) for name in group}
 
 
 @hookimpl
