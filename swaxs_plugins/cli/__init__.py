@@ -153,6 +153,9 @@ def check(ctx: click.Context, pipeline: Path) -> None:
     registry = _registry(ctx)
     _report_load_errors(registry)
     plan = check_pipeline(pipeline, registry)
+    for name, lines in plan.found.items():
+        for line in lines:
+            click.echo(f"  input '{name}': {line}")
     for step in plan.steps:
         shapes = ", ".join(f"{k} {list(v)}" for k, v in step.estimate.outputs.items()) or "-"
         click.echo(f"  {step.config.id:<20} {step.config.kind}/{step.registered.impl.name:<12} {shapes}")

@@ -33,6 +33,7 @@ from swaxs_plugins.io.nexus import InputRecord, StepWriter, read_quality, text, 
 from swaxs_plugins.io.output import check_folder, check_output, prepare_output
 from swaxs_plugins.io.raw import (LOCATION_SEPARATOR, FrameFile, RawSource, content_hash, dataset_shape, frame_files,
                                  split_location)
+from swaxs_plugins.io.discover import resolve_source
 from swaxs_plugins.io.raw_checks import scan_shape_of, source_problems
 
 FINGERPRINT_ATTR = "swaxs_fingerprint"
@@ -84,6 +85,8 @@ class Plan:
     config: PipelineConfig
     source: Path
     steps: list[PlannedStep]
+    found: dict[str, list[str]] = field(default_factory=dict)
+    """Per input that names no frames: what its datasets were found to be (io.discover)."""
 
     @property
     def output(self) -> Path:
@@ -159,6 +162,7 @@ def check_pipeline(path: Path, registry: Registry, base_dir: Path | None = None)
     base = Path(base_dir or Path(path).parent)
     config = load_pipeline(path, base)
     problems: list[str] = []
+    config, found = _discover_datasets(config, problems)
     shapes: dict[str, Mapping[str, tuple[int, ...]]] = {}
     for name, source in config.inputs.items():
         shapes[name] = _source_shapes(name, source, problems)
@@ -171,11 +175,22 @@ def check_pipeline(path: Path, registry: Registry, base_dir: Path | None = None)
         seen_kinds[step.id] = step.kind
         if planned is not None:
             steps.append(planned)
-    plan = Plan(config=config, source=Path(path), steps=steps)
+    plan = Plan(config=config, source=Path(path), steps=steps, found=found)
     problems += _output_problems(plan)
     if problems:
         raise PipelineError(str(path), problems)
     return plan
+
+
+def _discover_datasets(config: PipelineConfig, problems: list[str]) -> tuple[PipelineConfig, dict[str, list[str]]]:
+    """The inputs that name no frames, their datasets found by NeXus conventions; what was found, by input."""
+    inputs, found = dict(config.inputs), {}
+    for name, source in config.inputs.items():
+        try:
+            inputs[name], found[name] = resolve_source(source)
+        except SwaxsError as error:
+            problems.append(f"input '{name}': {error}")
+    return config.model_copy(update={"inputs": inputs}), {k: v for k, v in found.items() if v}
 
 
 def _output_problems(plan: Plan) -> list[str]:

@@ -33,13 +33,18 @@ class RawSource(BaseModel):
     ``rotation_angle`` and ``tilt_angle`` name each file's angle [deg] of a tomography projection.
     A map scan's shape comes from its ``positions`` y and x or is declared (``scan_shape``, with
     ``fast_axis`` and ``snake`` where its frames do not fill the map x fastest line by line).
+    ``monitor`` is a dataset or one number for every frame (a beam without monitor: leave it out).
+    An input that names no ``frames`` finds its datasets by NeXus conventions (:mod:`.discover`), in
+    its ``entry`` and of its ``detector`` where the file holds several.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     files: list[Path]
     frames: str | None = None
-    monitor: str | None = None
+    entry: str | None = None
+    detector: str | None = None
+    monitor: str | float | None = None
     diode: str | None = None
     positions: dict[str, str] = {}
     scan_shape: str | list[int] | None = None
@@ -77,6 +82,20 @@ def read_dataset(path: Path, dataset: str) -> np.ndarray:
     """Read a whole (small) dataset, e.g. a monitor or positions."""
     with open_hdf5(path) as handle:
         return _dataset(handle, path, dataset)[()]
+
+
+def per_frame_values(path: Path, value: str | float, frames: int, field: str) -> np.ndarray:
+    """A per-frame field of ``path`` [frames]: its dataset, or one number for every frame; an error naming the
+    file, the dataset and ``field`` where the dataset holds another number of values."""
+    if not isinstance(value, str):
+        return np.full(frames, float(value))
+    try:
+        data = np.ravel(read_dataset(path, value)).astype(np.float64)
+    except InputDataError as error:
+        raise InputDataError(f"{error} (field '{field}')") from error
+    if data.size != frames:
+        raise InputDataError(f"{path}: '{value}' (field '{field}') has {data.size} values for {frames} frames")
+    return data
 
 
 def declared_scan_shape(source: RawSource, path: Path) -> tuple[int, ...] | None:

@@ -63,7 +63,7 @@ def _raster_problems(name: str, source: RawSource, path: Path, frames: int) -> l
 
 def _named_datasets(source: RawSource) -> Iterator[tuple[str, str]]:
     for field in (*PER_FRAME_FIELDS, *PRESENT_FIELDS):
-        if getattr(source, field) is not None:
+        if isinstance(getattr(source, field), str):          # a monitor may be one number: nothing to check
             yield field, getattr(source, field)
     for axis, dataset in source.positions.items():
         yield f"positions.{axis}", dataset

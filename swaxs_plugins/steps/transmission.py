@@ -19,7 +19,7 @@ from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 from swaxs_plugins.core.step import InputSpec, Step, StepContext, StepOutputRef, StepParameters, parameter
 from swaxs_plugins.io.nexus import StepWriter
-from swaxs_plugins.io.raw import RawSource, read_dataset
+from swaxs_plugins.io.raw import RawSource, per_frame_values, read_dataset
 from swaxs_plugins.steps.curves import map_axes, per_point, read_curves, where, write_curves
 
 LOG = logging.getLogger(__name__)
@@ -164,12 +164,12 @@ def _counter(ref: StepOutputRef, name: str) -> np.ndarray:
 def _raw_ratio(source: RawSource) -> Ratio:
     """diode/I0 of every point of every file of a raw source (the empty beam)."""
     if source.diode is None or source.monitor is None:
-        raise InputDataError(f"input 'empty' ({source.files}): fields 'diode' and 'monitor' must name datasets")
-    diode = np.concatenate([np.ravel(read_dataset(f, source.diode)) for f in source.files])
-    monitor = np.concatenate([np.ravel(read_dataset(f, source.monitor)) for f in source.files])
-    if diode.size != monitor.size:
-        raise InputDataError(f"input 'empty' ({source.files}): '{source.diode}' has {diode.size} values, "
-                             f"'{source.monitor}' {monitor.size}")
+        raise InputDataError(f"input 'empty' ({source.files}): field 'diode' must name a dataset and 'monitor' a "
+                             "dataset or a number")
+    diodes = [np.ravel(read_dataset(f, source.diode)).astype(np.float64) for f in source.files]
+    diode = np.concatenate(diodes)
+    monitor = np.concatenate([per_frame_values(f, source.monitor, d.size, "monitor")
+                              for f, d in zip(source.files, diodes)])
     ratio, bad = counting_ratio(diode, monitor)
     if bad.any():
         raise InputDataError(f"input 'empty' ({', '.join(map(str, source.files))}): '{source.diode}' or "

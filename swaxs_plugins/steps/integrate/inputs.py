@@ -22,7 +22,8 @@ from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.step import StepOutputRef
 from swaxs_plugins.io.nexus import text as nexus_text
-from swaxs_plugins.io.raw import FrameFile, RawSource, frame_files, is_hdf5, read_dataset, split_location
+from swaxs_plugins.io.raw import (FrameFile, RawSource, frame_files, is_hdf5, per_frame_values, read_dataset,
+                                 split_location)
 from swaxs_plugins.io.scan_geometry import Raster, ScanMap, scan_map
 
 #: PONI keys (lower case, as pyFAI's reader sees them) without which pyFAI silently uses a default.
@@ -202,23 +203,14 @@ def check_radial_range(ai: AzimuthalIntegrator, shape: tuple[int, int], mask: np
                          f"which covers {covered[0]:.6g}..{covered[1]:.6g} {unit}")
 
 
-def per_frame(source: RawSource, dataset: str | None, layout: ScanLayout, field: str) -> np.ndarray | None:
-    """A per-frame dataset (monitor, diode) of every scan, concatenated [n_images]."""
-    if dataset is None:
+def per_frame(source: RawSource, value: str | float | None, layout: ScanLayout, field: str) -> np.ndarray | None:
+    """A per-frame field (monitor, diode) of every scan, concatenated [n_images]: datasets or one number."""
+    if value is None:
         return None
-    values = []
     for frame_file in layout.files:
-        if not is_hdf5(frame_file.path):
+        if isinstance(value, str) and not is_hdf5(frame_file.path):
             raise InputDataError(f"{frame_file.path}: field '{field}' names a dataset, but this is not an HDF5 file")
-        try:
-            data = np.ravel(read_dataset(frame_file.path, dataset)).astype(np.float64)
-        except InputDataError as error:
-            raise InputDataError(f"{error} (field '{field}')") from error
-        if data.size != layout.points:
-            raise InputDataError(f"{frame_file.path}: '{dataset}' (field '{field}') has {data.size} values for "
-                                 f"{layout.points} frames")
-        values.append(data)
-    return np.concatenate(values)
+    return np.concatenate([per_frame_values(f.path, value, layout.points, field) for f in layout.files])
 
 
 ANGLE_FIELDS = ("rotation_angle", "tilt_angle")
