@@ -1,7 +1,7 @@
 """The ``swaxs`` command. Each subcommand is a thin call into the library.
 
 This module holds the group and the pipeline commands (plugins, describe, check, run, validate, view,
-demo); :mod:`.simulate` the simulations, :mod:`.instrument` integrate, calibrate and geometry.
+demo); :mod:`.simulate` the simulations, :mod:`.instrument` integrate, calibrate and geometry; :mod:`.init` the starter pipeline.
 
 Every command ends in one of three ways: its result and exit 0; one clear message naming the file,
 step or field and exit 1 (a :class:`SwaxsError`); or, on Ctrl-C, one line and exit 130. The library
@@ -255,10 +255,11 @@ def demo(ctx: click.Context, outdir: Path, seed: int, executor: str, workers: in
 
 def _register_commands() -> None:
     """The simulation and instrument commands live in modules of their own (:mod:`.simulate`, :mod:`.instrument`)."""
+    from swaxs_plugins.cli.init import init
     from swaxs_plugins.cli.instrument import calibrate, geometry, integrate_command
     from swaxs_plugins.cli.simulate import simulate
 
-    for command in (simulate, integrate_command, calibrate, geometry):
+    for command in (init, simulate, integrate_command, calibrate, geometry):
         main.add_command(command)
 
 

@@ -247,10 +247,13 @@ def _natural(name: str) -> list:
 
 
 def resolve_source(source: RawSource) -> tuple[RawSource, list[str]]:
-    """``source`` with its datasets found in its first file where it names no ``frames`` (and lines saying what
-    was found); as it is where it names them or its files are no HDF5 (or missing: check reports that)."""
+    """``source`` with its datasets found in its first file where it names no dataset at all (and lines saying
+    what was found); as it is where it names one or its files are no HDF5 (or missing: check reports that)."""
     first = source.files[0] if source.files else None
-    if source.frames is not None or first is None or not first.exists() or not is_hdf5(first):
+    named = [getattr(source, f) for f in ("frames", "monitor", "diode", "scan_shape", "timestamp", "rotation_angle",
+                                          "tilt_angle")]
+    if any(isinstance(v, str) for v in named) or source.positions or first is None or not first.exists() \
+            or not is_hdf5(first):
         return source, []
     found = discover(first, source.entry)
     if source.detector is not None and source.detector not in found.detectors:
