@@ -297,6 +297,19 @@ def test_a_declared_order_disagreeing_with_the_positions_is_an_error(scans):
         run(scans["folder"], "declared_order", SerialExecutor(progress=False), text)
 
 
+def test_a_monitor_given_as_one_number_divides_every_frame(scans):
+    """``monitor: 2.5e4``: every frame divided by that number, so I × 2.5e4 equals the per-frame-monitor
+    result × that frame's monitor (and the NXmonitor holds the number per frame)."""
+    text = pipeline_text("monitor_value", scans["paths"], scans["poni"]).replace("monitor: /entry/monitor",
+                                                                                  "monitor: 2.5e4")
+    out = run(scans["folder"], "monitor_value", SerialExecutor(progress=False), text)
+    with h5py.File(out, "r") as handle, h5py.File(scans["serial"], "r") as per_frame:
+        by_value = handle["integrate/integrated/I"][()].astype(np.float64) * 2.5e4
+        by_frame = per_frame["integrate/integrated/I"][()].astype(np.float64) * scans["monitor"][:, None]
+        np.testing.assert_array_equal(handle["integrate/monitor/data"][()], np.full(len(scans["monitor"]), 2.5e4))
+    np.testing.assert_allclose(by_value, by_frame, rtol=1e-5, equal_nan=True)
+
+
 def test_geometry_from_a_calibrate_step(tmp_path):
     ai = make_ai()
     path = tmp_path / "calibrate.nxs"

@@ -17,7 +17,7 @@ import fabio
 import h5py
 import hdf5plugin  # noqa: F401 - registers bitshuffle/LZ4 and other HDF5 filters used by detectors
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from swaxs_plugins.core.errors import InputDataError
 
@@ -53,6 +53,17 @@ class RawSource(BaseModel):
     rotation_angle: str | None = None
     tilt_angle: str | None = None
     timestamp: str | None = None
+
+    @field_validator("monitor", mode="before")
+    @classmethod
+    def _number(cls, value: object) -> object:
+        """A monitor written as a number is one (YAML reads ``2.5e4``, without a sign, as text)."""
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                return value
+        return value
 
 
 def split_location(location: str) -> tuple[Path, str | None]:
