@@ -325,7 +325,8 @@ def test_geometry_from_a_calibrate_step(tmp_path):
 
 @pytest.mark.parametrize("case, pattern", [
     ("dataset", r"scan_0.h5: no dataset at '/entry/data/missing'"),
-    ("size", r"scan_0.h5: frames of \(619, 487\) pixels .* detector \(Pilatus 100k\) has \(195, 487\)"),
+    ("size", r"input 'scans': frames of \(619, 487\) pixels, but the geometry's detector \(Pilatus 100k, "
+             r"parameter 'poni' .*small.poni\) has \(195, 487\)"),
     ("range", r"parameter 'radial_range' \[50.0, 60.0\] q_A\^-1 is outside the detector"),
     ("poni", r"step 'integrate' .*nodistance.poni \(parameter 'poni'\): incomplete PONI, no Distance$"),
     ("method", r"parameter 'method' \('bbox', 'nosuch', 'cython'\): Unsupported algo `nosuch`"),

@@ -284,6 +284,7 @@ class PyFAIIntegrate(Step):
         n, rows, cols = shapes["frames"]
         n_files = shapes.get("files", (1,))[0]
         p = self.params
+        self._check_files((rows, cols))
         bins = (p.segments, p.npt) if p.segments else (p.npt,)
         scan = shapes.get("scan", (n // max(n_files, 1),))
         outputs = {"integrated/I": (n, p.npt), "maps/curves/I": (n_files, *scan, p.npt)}
@@ -294,6 +295,17 @@ class PyFAIIntegrate(Step):
         block = p.block_frames * pixels * (4 + 8 + 8)  # raw frames + float64 signal and variance
         results = n * int(np.prod(bins)) * 4 * 2 * 3  # I and σ, float32, assembled and written twice
         return Estimate(outputs=outputs, memory_bytes=matrix + block + results)
+
+
+    def _check_files(self, frame_shape: tuple[int, int]) -> None:
+        """At check time, what the PONI file and the mask file show against the frames' size (metadata only)."""
+        p = self.params
+        if p.poni is not None:
+            detector = make_integrator(load_geometry(p.poni, None, p.orientation)).detector
+            if detector.shape is not None and tuple(detector.shape) != frame_shape:
+                raise InputDataError(f"input 'scans': frames of {frame_shape} pixels, but the geometry's detector ({detector.name}, "
+                                     f"parameter 'poni' {p.poni}) has {tuple(detector.shape)}")
+        read_mask(p.mask, frame_shape)
 
 
 def _concatenate(results: Sequence[BatchResult]) -> BatchResult:
