@@ -26,7 +26,8 @@ from pyFAI.io.ponifile import PoniFile
 
 from _common import case, parse_args, report
 from swaxs_plugins.core.executors import DaskExecutor, SerialExecutor, ThreadExecutor
-from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
+from swaxs_plugins.core.pipeline import run_pipeline
+from swaxs_plugins.core.plan import check_pipeline
 from swaxs_plugins.core.registry import Registry
 
 NPT = 1000

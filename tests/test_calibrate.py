@@ -254,7 +254,8 @@ def test_simulated_lab6_waxs_without_noise_is_exact(calibrants):
 
 def test_pipeline_step_writes_valid_nexus_with_poni_and_quality(calibrants, tmp_path):
     from swaxs_plugins.core.executors import SerialExecutor
-    from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
+    from swaxs_plugins.core.pipeline import run_pipeline
+    from swaxs_plugins.core.plan import check_pipeline
     from swaxs_plugins.core.registry import Registry
     from swaxs_plugins.io.validation import validate_file
 

@@ -16,7 +16,8 @@ from conftest import TEST_PLUGINS, write_pipeline
 from swaxs_plugins.cli import main
 from swaxs_plugins.core.errors import InputDataError
 from swaxs_plugins.core.executors import SerialExecutor
-from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
+from swaxs_plugins.core.pipeline import run_pipeline
+from swaxs_plugins.core.plan import check_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.io.discover import discover, resolve_source
 from swaxs_plugins.io.raw import RawSource

@@ -15,7 +15,8 @@ import pytest
 from conftest import TEST_PLUGINS, write_pipeline, write_raw_scan
 from swaxs_plugins.core.executors import DaskExecutor, SerialExecutor, ThreadExecutor, make_executor
 from swaxs_plugins.core.interrupt import interrupt_guard
-from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
+from swaxs_plugins.core.pipeline import run_pipeline
+from swaxs_plugins.core.plan import check_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.core.step import chunk_ranges
 

@@ -21,7 +21,8 @@ from bliss_layout import write_bliss_scans
 from conftest_operando import shared_operando_folder
 from swaxs_plugins.cli import main
 from swaxs_plugins.core.executors import SerialExecutor
-from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
+from swaxs_plugins.core.pipeline import run_pipeline
+from swaxs_plugins.core.plan import check_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.demo.checks import fit_comparisons, map_comparisons
 from swaxs_plugins.simulate import simulate_calibrants, simulate_operando

@@ -20,7 +20,8 @@ from conftest import write_pipeline
 from swaxs_plugins.cli import main
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.executors import DaskExecutor, SerialExecutor, ThreadExecutor
-from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
+from swaxs_plugins.core.pipeline import run_pipeline
+from swaxs_plugins.core.plan import check_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.core.step import StepContext, StepOutputRef
 from swaxs_plugins.io.nexus import read_quality

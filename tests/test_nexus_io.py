@@ -20,7 +20,8 @@ from silx.io import nxdata
 from conftest import TEST_PLUGINS, write_pipeline, write_raw_scan
 from swaxs_plugins.core.errors import InputDataError, OutputError
 from swaxs_plugins.core.executors import SerialExecutor
-from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
+from swaxs_plugins.core.pipeline import run_pipeline
+from swaxs_plugins.core.plan import check_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.io.nexus import Axis, InputRecord, StepWriter
 from swaxs_plugins.io.raw import FrameFile, RawSource, content_hash, frame_files, read_dataset, split_location

@@ -13,7 +13,8 @@ import pytest
 from conftest import TEST_PLUGINS, write_pipeline
 from swaxs_plugins.core.errors import PipelineError, StepFailed, SwaxsError
 from swaxs_plugins.core.executors import SerialExecutor
-from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
+from swaxs_plugins.core.pipeline import run_pipeline
+from swaxs_plugins.core.plan import check_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.io.nexus import read_run_state
 from swaxs_plugins.io.validation import validate_file

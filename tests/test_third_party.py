@@ -16,7 +16,8 @@ import pytest
 
 from conftest import write_pipeline
 from swaxs_plugins.core.executors import SerialExecutor
-from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
+from swaxs_plugins.core.pipeline import run_pipeline
+from swaxs_plugins.core.plan import check_pipeline
 from swaxs_plugins.core.registry import Registry
 
 PACKAGE = textwrap.dedent('''

@@ -12,7 +12,8 @@ import pytest
 from scipy import ndimage
 
 from swaxs_plugins.core.executors import SerialExecutor
-from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
+from swaxs_plugins.core.pipeline import run_pipeline
+from swaxs_plugins.core.plan import check_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.core.step import StepOutputRef
 from swaxs_plugins.data.volumes import read_volumes

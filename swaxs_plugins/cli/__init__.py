@@ -148,7 +148,7 @@ def describe(ctx: click.Context, kind: str, name: str | None) -> None:
 @click.pass_context
 def check(ctx: click.Context, pipeline: Path) -> None:
     """Validate PIPELINE without processing data: schema, plugins, references, files, shapes, memory."""
-    from swaxs_plugins.core.pipeline import check_pipeline
+    from swaxs_plugins.core.plan import check_pipeline
 
     registry = _registry(ctx)
     _report_load_errors(registry)
@@ -182,7 +182,8 @@ def run(ctx: click.Context, pipeline: Path, executor: str, workers: int | None, 
     what it reads are: a processed folder moved or copied elsewhere resumes.
     """
     from swaxs_plugins.core.executors import make_executor
-    from swaxs_plugins.core.pipeline import check_pipeline, run_pipeline
+    from swaxs_plugins.core.pipeline import run_pipeline
+    from swaxs_plugins.core.plan import check_pipeline
 
     registry = _registry(ctx)
     _report_load_errors(registry)

@@ -39,7 +39,7 @@ def init(ctx: click.Context, scans: tuple[Path, ...], empty: Path, ponis: tuple[
     """Inspect SCANS (one raw file per scan), say what they hold, and write the default operando pipeline
     adapted to their layout, then check it: `swaxs run` it as it is, or edit it first."""
     from swaxs_plugins.cli import _registry
-    from swaxs_plugins.core.pipeline import check_pipeline
+    from swaxs_plugins.core.plan import check_pipeline
     from swaxs_plugins.pipelines.starter import starter_pipeline
 
     if output.exists():

@@ -16,7 +16,8 @@ from importlib.resources import files
 from pathlib import Path
 
 from swaxs_plugins.core.executors import make_executor
-from swaxs_plugins.core.pipeline import StepRun, check_pipeline, run_pipeline
+from swaxs_plugins.core.pipeline import StepRun, run_pipeline
+from swaxs_plugins.core.plan import check_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.demo import checks_tensor, checks_tomography
 from swaxs_plugins.demo.checks import Comparison, compare_all

@@ -15,7 +15,7 @@ import numpy as np
 import pyFAI
 from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
-from swaxs_plugins.core.pipeline import Plan
+from swaxs_plugins.core.plan import Plan
 from swaxs_plugins.core.step import StepOutputRef
 from swaxs_plugins.steps.integrate import load_geometry, make_integrator
 
