@@ -16,7 +16,7 @@ import pytest
 from swaxs_plugins.simulate import simulate_operando
 from swaxs_plugins.simulate import detectors as det
 from swaxs_plugins.simulate.operando import REGIONS, THICKNESS_MM, TIME_ORIGIN, params_at
-from swaxs_plugins.simulate.physics import model_curve
+from swaxs_plugins.simulate.physics import AMPLITUDES, model_curve
 
 NPT = {"saxs": 800, "waxs": 800}
 
@@ -222,6 +222,41 @@ def test_same_seed_same_files(operando, tmp_path):
         np.testing.assert_array_equal(a["curves"][()], b["curves"][()])
 
 
+def test_another_cell_scatters_and_absorbs_as_asked(operando, truth, integrators, tmp_path):
+    """intensity_scale 3 and electrolyte_transmission 0.8, pristine scan only: the truth's amplitudes are 3 x
+    the default cell's (not the air), its T 0.8^(electrolyte path) x; the diode, frames and truth agree;
+    monitor and empty beam are untouched, and writing one scan leaves every other random stream as it was."""
+    cell = simulate_operando(tmp_path, seed=0, intensity_scale=3.0, electrolyte_transmission=0.8, scans=["pristine"])
+    assert [p.name for p in cell.raw] == ["scan_pristine.nxs"]
+    with h5py.File(cell.truth[0], "r") as handle:
+        transmission = handle["transmission"][()]
+        params = {name: handle[f"params/{name}"][()] for name in handle["params"]}
+    masks = truth["masks"]
+    electrolyte_path = {"current_collector": 0.0, "electrode": 0.4, "electrolyte": 1.0, "capillary": 0.5}
+    for name, fraction in electrolyte_path.items():
+        expected = 0.8**fraction * truth["transmission"][:, masks[name]]
+        np.testing.assert_allclose(transmission[:, masks[name]], expected, rtol=1e-12, err_msg=name)
+    np.testing.assert_allclose(measured_transmission(cell)[0], transmission[0], rtol=0.01)
+    for name, values in truth["params"].items():
+        factor = 3.0 if name in AMPLITUDES and name != "air" else 1.0
+        np.testing.assert_allclose(params[name], factor * values, rtol=1e-12, err_msg=name)
+    for name in ("i0", "diode"):
+        np.testing.assert_array_equal(read_scan(cell.references[0])[name], read_scan(operando.references[0])[name])
+    np.testing.assert_array_equal(read_scan(cell.raw[0])["i0"], read_scan(operando.raw[0])["i0"])
+    np.testing.assert_array_equal(frame(cell.references[0], "saxs", 0), frame(operando.references[0], "saxs", 0))
+    iy, ix = np.argwhere(masks["electrode"])[0]
+    scan = read_scan(cell.raw[0])
+    point = iy * scan["shape"][1] + ix
+    norm = scan["i0"][point] * transmission[0, iy, ix] * THICKNESS_MM
+    result = integrate(integrators["saxs"], frame(cell.raw[0], "saxs", point), scan["masks"]["saxs"], norm, NPT["saxs"])
+    valid = result.count > 10
+    point_params = params_at({name: values[0] for name, values in params.items()}, (iy, ix))
+    binned = binned_model(integrators["saxs"], point_params, scan["masks"]["saxs"], NPT["saxs"])[valid]
+    residual = (result.intensity[valid] - binned) / result.sigma[valid]
+    assert abs(residual.mean()) < 5 / np.sqrt(valid.sum())
+    assert residual.std() == pytest.approx(1.0, abs=0.1)
+
+
 def test_bad_arguments_raise_value_errors_naming_them(tmp_path):
     with pytest.raises(ValueError, match="scale"):
         simulate_operando(tmp_path, scale="medium")
@@ -231,3 +266,9 @@ def test_bad_arguments_raise_value_errors_naming_them(tmp_path):
         simulate_operando(blocker / "sub")
     with pytest.raises(ValueError, match="workers"):
         simulate_operando(tmp_path, workers=0)
+    with pytest.raises(ValueError, match="intensity_scale"):
+        simulate_operando(tmp_path, intensity_scale=0.0)
+    with pytest.raises(ValueError, match="electrolyte_transmission .* T = 1.04 > 1"):
+        simulate_operando(tmp_path, electrolyte_transmission=1.3)
+    with pytest.raises(ValueError, match="scans"):
+        simulate_operando(tmp_path, scans=["op9"])

@@ -6,40 +6,28 @@ pristine state and at op1..opN during a galvanostatic sodiation. A local progres
 faster near the collector; with it the micropore term first rises a few percent then falls (≈ -45 %
 at p = 1), the 002 peak loses 30 % and d002 grows 1.5 %, the particle surface (SEI) term rises,
 pseudo-metallic Na grows for p > 0.7 and Na metal plates on the collector interface in the last
-fifth of the sodiation.
-
-Frames are rendered once per term: each basis curve of :mod:`.physics` is evaluated at every
-pixel's q and multiplied by the pixel response; a frame is a linear combination of these images
-(the 002 basis is rendered once per distinct centre), scaled by I0 x T x thickness, with Poisson
-noise. Integrating a frame with the true geometry and ``normalization_factor = I0 * T * thickness``
-returns the truth curve :func:`physics.model_curve` within Poisson noise.
+fifth of the sodiation. The plan (sizes, times, monitor, cycler log) is :mod:`.operando_plan`, the
+rendering and writing of the scan files :mod:`.operando_render`.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, fields
-from datetime import datetime, timedelta, timezone
+from collections.abc import Collection
+from dataclasses import fields
 from pathlib import Path
 
 import h5py
 import numpy as np
-from tqdm import tqdm
 
 from . import detectors as det
-from .physics import (AMPLITUDES, FWHM002, Q002_PRISTINE, CurveParams, gaussian, hard_carbon, model_curve,
-                      unit_terms)
+from .operando_plan import (DIODE_GAIN, PLANS, THICKNESS_MM, TIME_ORIGIN, ScanPlan, map_positions,
+                            monitor_counts, scan_times, write_cycler_log)
+from .operando_render import Q002_LEVELS, ScanJob, q002_at, run_jobs
+from .physics import AMPLITUDES, CurveParams, hard_carbon, model_curve
 from .result import SimulationResult, prepare_outdir
 
-TIME_ORIGIN = datetime(2025, 1, 15, 10, 0, tzinfo=timezone.utc)
 ELECTRODE_FRACTION = 0.6      # carbon fraction of the beam path in the electrode (rest: electrolyte)
-D002_GROWTH = 0.015           # relative growth of d002 at full local progress
-Q002_LEVELS = 16              # distinct 002 centres rendered (progress quantised to 1/15)
-THICKNESS_MM = 1.0            # inner diameter of the capillary: the sample thickness everywhere
-DIODE_GAIN = 0.5
 REGIONS = {                   # q-regions (1/Å) whose electrode means the truth reports
     "particle_surface": (0.0045, 0.007),
     "micropores": (0.12, 0.4),
@@ -47,36 +35,6 @@ REGIONS = {                   # q-regions (1/Å) whose electrode means the truth
     "pseudo_metal": (2.1, 2.3),
     "plating": (2.05, 2.1),
 }
-
-
-@dataclass(frozen=True)
-class ScanPlan:
-    """Size and timing of the experiment at one scale."""
-
-    nx: int
-    ny: int
-    n_operando: int
-    n_empty: int = 4
-    width_mm: float = 1.5
-    height_mm: float = 1.0
-    point_period_s: float = 0.25
-    scan_interval_s: float = 600.0
-    i0_mean: float = 1.0e5
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return ("pristine",) + tuple(f"op{k}" for k in range(1, self.n_operando + 1))
-
-    @property
-    def n_points(self) -> int:
-        return self.nx * self.ny
-
-    @property
-    def duration_s(self) -> float:
-        return self.n_points * self.point_period_s
-
-
-PLANS = {"small": ScanPlan(nx=10, ny=6, n_operando=4), "paper": ScanPlan(nx=60, ny=20, n_operando=8)}
 
 
 # ---------------------------------------------------------------- the sample and its evolution
@@ -109,23 +67,32 @@ def micropore_change(p: np.ndarray) -> np.ndarray:
     return 0.27 * p - 0.72 * p**2
 
 
+def electrolyte_path(masks: dict[str, np.ndarray]) -> np.ndarray:
+    """Fraction [ny, nx] of the beam path through electrolyte: all of it in the electrolyte, the part the
+    carbon leaves in the electrode, half for the rays through the capillary wall, none in the steel."""
+    return np.select([masks["electrolyte"], masks["electrode"], masks["capillary"]],
+                     [1.0, 1.0 - ELECTRODE_FRACTION, 0.5], 0.0)
+
+
 def point_params(masks: dict[str, np.ndarray], depth: np.ndarray, interface: np.ndarray,
-                 tau: float) -> dict[str, np.ndarray]:
-    """Per-point CurveParams fields [ny, nx] at time fraction tau (0 pristine, 1 end of sodiation)."""
+                 tau: float, intensity_scale: float = 1.0) -> dict[str, np.ndarray]:
+    """Per-point CurveParams fields [ny, nx] at time fraction tau (0 pristine, 1 end of sodiation).
+
+    ``intensity_scale`` multiplies every amplitude of the cell (not the air's, which the empty beam
+    shares): a cell that scatters more or less, e.g. a denser electrode or another detector efficiency.
+    """
     shape = depth.shape
     values = {f.name: np.full(shape, f.default, dtype=np.float64) for f in fields(CurveParams)}
     values["air"][:] = 1.0
     values["quartz"][:] = 0.02                      # the two 10 µm walls crossed by every ray
     values["quartz"][masks["capillary"]] = 0.3      # rays tangent to the wall
-    values["electrolyte"][masks["electrolyte"]] = 1.0
-    values["electrolyte"][masks["capillary"]] = 0.5
+    values["electrolyte"] = electrolyte_path(masks)
     values["flat"][masks["current_collector"]] = 2.0e-4  # steel fluorescence
     electrode = masks["electrode"]
     p = np.where(electrode, local_progress(depth, tau), 0.0)
     pristine = hard_carbon(ELECTRODE_FRACTION)
     for name in ("binder_saxs_area", "binder_waxs_area"):
         values[name][electrode] = getattr(pristine, name)
-    values["electrolyte"][electrode] = 1.0 - ELECTRODE_FRACTION
     values["particle_amp"][electrode] = pristine.particle_amp * (1.0 + 0.3 * p[electrode])
     values["micropore_amp"][electrode] = pristine.micropore_amp * (1.0 + micropore_change(p[electrode]))
     values["c002_area"][electrode] = pristine.c002_area * (1.0 - 0.3 * p[electrode])
@@ -133,115 +100,22 @@ def point_params(masks: dict[str, np.ndarray], depth: np.ndarray, interface: np.
     values["q002"][electrode] = q002_at(levels[electrode])
     values["pseudo_metal_area"][electrode] = 2.5e-5 * np.clip((p[electrode] - 0.7) / 0.3, 0.0, 1.0)
     values["na_metal_area"][interface] = 8.0e-6 * np.clip((tau - 0.8) / 0.2, 0.0, 1.0)
+    for name in AMPLITUDES:
+        if name != "air":
+            values[name] *= intensity_scale
     return values
 
 
-def transmission(masks: dict[str, np.ndarray], depth: np.ndarray, tau: float) -> np.ndarray:
-    """Transmission [ny, nx] relative to the empty beam; the electrode absorbs more as Na enters."""
-    return np.select([masks["current_collector"], masks["electrode"], masks["capillary"]],
-                     [0.04, 0.72 * (1.0 - 0.04 * local_progress(depth, tau)), 0.68], 0.80)
+def transmission(masks: dict[str, np.ndarray], depth: np.ndarray, tau: float,
+                 electrolyte_transmission: float = 1.0) -> np.ndarray:
+    """Transmission [ny, nx] relative to the empty beam; the electrode absorbs more as Na enters.
 
-
-# ---------------------------------------------------------------- rendering
-
-
-@dataclass(frozen=True)
-class Bases:
-    """Rendered unit images of one detector, flattened: fixed-shape terms [K, npix] and the 002 term
-    at each quantised progress level in use (float32, to keep a Pilatus 2M in memory);
-    ``gaps`` marks pixels without sensor."""
-
-    names: tuple[str, ...]
-    fixed: np.ndarray
-    c002: dict[int, np.ndarray]
-    gaps: np.ndarray
-    shape: tuple[int, int]
-
-
-def q002_level(q002: np.ndarray) -> np.ndarray:
-    """Index of the quantised progress level of a 002 centre (inverse of :func:`q002_at`)."""
-    return np.rint((Q002_PRISTINE / np.asarray(q002) - 1.0) / D002_GROWTH * (Q002_LEVELS - 1)).astype(int)
-
-
-def q002_at(level: np.ndarray) -> np.ndarray:
-    """002 centre (1/Å) at a quantised progress in [0, 1]: d002 grows by D002_GROWTH x progress."""
-    return Q002_PRISTINE / (1.0 + D002_GROWTH * np.asarray(level))
-
-
-def render_bases(setup: det.DetectorSetup, levels: np.ndarray) -> Bases:
-    """Evaluate every unit term at the pixels' q, times the pixel response (solid angle,
-    polarization, beamstop); the 002 term once per level in ``levels``."""
-    ai = det.integrator(setup)
-    q = det.q_map(ai).ravel()
-    pixel_response = det.response(setup, ai).ravel()
-    names = tuple(name for name in AMPLITUDES if name != "c002_area")
-    unit = unit_terms(q, CurveParams())
-    fixed = np.stack([unit[name] * pixel_response for name in names]).astype(np.float32)
-    c002 = {int(level): (gaussian(q, 1.0, float(q002_at(level / (Q002_LEVELS - 1))), FWHM002)
-                         * pixel_response).astype(np.float32)
-            for level in np.unique(levels)}
-    return Bases(names, fixed, c002, det.gap_mask(ai).ravel(), ai.detector.shape)
-
-
-def expected_frames(bases: Bases, params: dict[str, np.ndarray], points: np.ndarray,
-                    scale: np.ndarray) -> np.ndarray:
-    """Mean counts [len(points), npix] of flat point indices: scale x (Σ amplitude x unit image
-    + 002 area x the 002 image at the point's centre)."""
-    weights = np.stack([params[name].ravel()[points] for name in bases.names], axis=1).astype(np.float32)
-    frames = weights @ bases.fixed
-    levels = q002_level(params["q002"].ravel()[points])
-    for row, (level, area) in enumerate(zip(levels, params["c002_area"].ravel()[points])):
-        frames[row] += area * bases.c002[int(level)]
-    frames *= scale[:, None].astype(np.float32)
-    return frames
-
-
-# ---------------------------------------------------------------- timeline and writing
-
-
-def scan_times(plan: ScanPlan) -> tuple[np.ndarray, float, float]:
-    """Start times (s from TIME_ORIGIN) of every scan, the start of the current and the end of sodiation.
-
-    Scan k (k >= 1) is centred at current_on + k x interval, so its time fraction is k / N.
+    ``electrolyte_transmission`` rescales the electrolyte's attenuation so that a full path of it
+    transmits that factor times as much: T x factor^(electrolyte path fraction) at every point.
     """
-    current_on = plan.duration_s + 60.0
-    starts = np.array([0.0] + [current_on + k * plan.scan_interval_s - plan.duration_s / 2
-                               for k in range(1, plan.n_operando + 1)])
-    return starts, current_on, current_on + plan.n_operando * plan.scan_interval_s
-
-
-def sodiation_voltage(s: np.ndarray) -> np.ndarray:
-    """Cell voltage (V) vs. sodiation fraction s: sloping from 2.5 V to 0.1 V, then the low-voltage plateau to 0 V."""
-    s = np.clip(s, 0.0, 1.0)
-    return np.where(s < 0.6, 0.1 + 2.4 * (1.0 - s / 0.6) ** 3, 0.1 - 0.1 * ((s - 0.6) / 0.4) ** 2)
-
-
-def write_cycler_log(path: Path, plan: ScanPlan, rng: np.random.Generator) -> Path:
-    """Galvanostatic sodiation log (time_s from TIME_ORIGIN, voltage_V, current_mA), every 10 s."""
-    starts, current_on, end = scan_times(plan)
-    time_s = np.arange(0.0, starts[-1] + plan.duration_s + 120.0, 10.0)
-    sodiating = time_s >= current_on
-    voltage = np.where(sodiating, sodiation_voltage((time_s - current_on) / (end - current_on)), 2.5)
-    voltage += rng.normal(0.0, 5e-4, time_s.size)
-    current = np.where(sodiating, -0.050, 0.0)
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["time_s", "voltage_V", "current_mA"])
-        writer.writerows(zip(np.round(time_s, 1), np.round(voltage, 5), current))
-    return path
-
-
-def monitor_counts(plan: ScanPlan, start_s: float, n: int, rng: np.random.Generator) -> np.ndarray:
-    """I0 per point: the ring current decays slowly (-4 % over the experiment) plus 0.5 % jitter."""
-    total = plan.n_operando * plan.scan_interval_s + 2 * plan.duration_s
-    t = start_s + np.arange(n) * plan.point_period_s
-    return np.round(plan.i0_mean * (1.0 - 0.04 * t / total) * (1.0 + 0.005 * rng.standard_normal(n)))
-
-
-def map_positions(plan: ScanPlan) -> tuple[np.ndarray, np.ndarray]:
-    """Motor positions (y, x) in mm of the raster [ny, nx]."""
-    iy, ix = np.indices((plan.ny, plan.nx))
-    return iy * plan.height_mm / plan.ny, ix * plan.width_mm / plan.nx
+    cell = np.select([masks["current_collector"], masks["electrode"], masks["capillary"]],
+                     [0.04, 0.72 * (1.0 - 0.04 * local_progress(depth, tau)), 0.68], 0.80)
+    return cell * electrolyte_transmission ** electrolyte_path(masks)
 
 
 def air_only(shape: tuple[int, int]) -> dict[str, np.ndarray]:
@@ -249,85 +123,6 @@ def air_only(shape: tuple[int, int]) -> dict[str, np.ndarray]:
     values = {f.name: np.full(shape, f.default, dtype=np.float64) for f in fields(CurveParams)}
     values["air"][:] = 1.0
     return values
-
-
-@dataclass(frozen=True)
-class ScanJob:
-    """Everything one worker needs to render and write one scan file."""
-
-    path: Path
-    title: str
-    scale: str
-    start_s: float
-    point_period_s: float
-    params: dict[str, np.ndarray]
-    transmission: np.ndarray
-    positions: tuple[np.ndarray, np.ndarray]
-    i0: np.ndarray
-    diode: np.ndarray
-    noise_seed: np.random.SeedSequence
-
-
-def write_group(parent: h5py.Group, name: str, nx_class: str) -> h5py.Group:
-    """A child group with its NX_class."""
-    group = parent.create_group(name)
-    group.attrs["NX_class"] = nx_class
-    return group
-
-
-def write_scan(job: ScanJob, chunk: int = 8) -> Path:
-    """Render and write one raster scan (the raw layout of docs/simulation.md).
-
-    Points are row-major (x fastest); per point the SAXS then the WAXS frame draws its Poisson noise
-    from the job's own seed, so the file does not depend on which process writes it.
-    """
-    setups = (det.saxs_setup(job.scale), det.waxs_setup(job.scale))
-    integrators = [det.integrator(s) for s in setups]
-    bases = [render_bases(s, q002_level(job.params["q002"])) for s in setups]
-    rng = np.random.default_rng(job.noise_seed)
-    n = job.i0.size
-    scale = job.i0 * job.transmission.ravel() * THICKNESS_MM
-    with h5py.File(job.path, "w") as handle:
-        entry = det.write_raw_entry(
-            handle, job.title, (TIME_ORIGIN + timedelta(seconds=job.start_s)).isoformat(),
-            (TIME_ORIGIN + timedelta(seconds=job.start_s + n * job.point_period_s)).isoformat())
-        instrument = write_group(entry, "instrument", "NXinstrument")
-        det.write_monochromator(instrument, setups[0])
-        stacks = [det.create_detector(instrument, s, ai, n) for s, ai in zip(setups, integrators)]
-        det.link_frames_for_viewers(entry, stacks[0])
-        for name, values in (("i0", job.i0), ("diode", job.diode)):
-            write_group(instrument, name, "NXmonitor").create_dataset("data", data=values).attrs["units"] = "counts"
-        scan = write_group(entry, "scan", "NXcollection")
-        for name, values in zip(("y", "x"), job.positions):
-            scan.create_dataset(name, data=values.ravel()).attrs["units"] = "mm"
-        scan["shape"] = np.array(job.positions[0].shape)
-        for first in range(0, n, chunk):
-            points = np.arange(first, min(first + chunk, n))
-            means = [expected_frames(b, job.params, points, scale[points]) for b in bases]
-            for row, k in enumerate(points):
-                for stack, b, mean in zip(stacks, bases, means):
-                    stack[k] = det.frame_to_uint32(rng.poisson(mean[row]), b.gaps).reshape(b.shape)
-    return job.path
-
-
-def run_jobs(jobs: list[ScanJob], workers: int) -> list[Path]:
-    """Write every scan with a tqdm bar over scans: in this process (workers = 1) or in ``workers``
-    spawned processes (fresh interpreters: forking after pyFAI's OpenMP has run can hang)."""
-    bar = tqdm(total=len(jobs), desc="operando scans", unit="scan", disable=None)
-    with bar:
-        if workers == 1:
-            paths = []
-            for job in jobs:
-                paths.append(write_scan(job))
-                bar.update()
-            return paths
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(write_scan, job) for job in jobs]
-            for future in as_completed(futures):
-                future.result()
-                bar.update()
-        return [future.result() for future in futures]
 
 
 # ---------------------------------------------------------------- truth
@@ -417,19 +212,45 @@ def write_truth(outdir: Path, plan: ScanPlan, setups, masks, depth, interface, a
 # ---------------------------------------------------------------- entry point
 
 
-def simulate_operando(outdir: str | Path, *, seed: int = 0, scale: str = "small",
-                      workers: int = 1) -> SimulationResult:
+def check_options(plan: ScanPlan, intensity_scale: float, electrolyte_transmission: float,
+                  scans: Collection[str] | None) -> tuple[str, ...]:
+    """Refuse a non-positive factor or a cell brighter than the empty beam (T > 1); the labels of the
+    scans to write, checked against the plan's."""
+    for name, value in (("intensity_scale", intensity_scale),
+                        ("electrolyte_transmission", electrolyte_transmission)):
+        if not 0.0 < value < np.inf:
+            raise ValueError(f"{name} must be a positive number, got {value}")
+    masks, depth, _ = sample_layout(plan.nx, plan.ny)
+    brightest = float(transmission(masks, depth, 0.0, electrolyte_transmission).max())
+    if brightest > 1.0:
+        raise ValueError(f"electrolyte_transmission = {electrolyte_transmission} gives the electrolyte T = "
+                         f"{brightest:.3g} > 1 (more than the empty beam)")
+    if scans is None:
+        return plan.labels
+    if not scans or not set(scans) <= set(plan.labels):
+        raise ValueError(f"scans must be some of {list(plan.labels)}, got {list(scans)}")
+    return tuple(label for label in plan.labels if label in scans)
+
+
+def simulate_operando(outdir: str | Path, *, seed: int = 0, scale: str = "small", workers: int = 1,
+                      intensity_scale: float = 1.0, electrolyte_transmission: float = 1.0,
+                      scans: Collection[str] | None = None) -> SimulationResult:
     """Simulate the operando experiment: raw scans, an empty-beam scan, a cycler log and the truth.
 
     Writes ``raw/scan_<label>.nxs`` (pristine, op1..opN), ``raw/scan_empty.nxs``,
     ``cycler_log.csv``, ``truth/{saxs,waxs}.poni``, ``truth/operando_truth.{h5,json}``.
     ``workers`` > 1 writes the scans in that many spawned processes (worth it at ``scale="paper"``;
     a calling script then needs the ``if __name__ == "__main__":`` guard); the files do not depend on it.
+    Another cell: ``intensity_scale`` multiplies everything the cell scatters (not the air, monitor or
+    diode), ``electrolyte_transmission`` the electrolyte's transmission (see :func:`transmission`).
+    ``scans`` (labels) writes only those raw scans, identical to the same files of a full run; the
+    truth always covers every scan.
     """
     det.check_scale(scale)
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     plan = PLANS[scale]
+    written = check_options(plan, intensity_scale, electrolyte_transmission, scans)
     outdir = prepare_outdir(outdir)
     (outdir / "raw").mkdir(exist_ok=True)
     (outdir / "truth").mkdir(exist_ok=True)
@@ -440,12 +261,13 @@ def simulate_operando(outdir: str | Path, *, seed: int = 0, scale: str = "small"
     jobs, all_params, t_maps, i0s = [], [], [], []
     for k, label in enumerate(plan.labels):
         tau = k / plan.n_operando
-        params = point_params(masks, depth, interface, tau)
-        t_map = transmission(masks, depth, tau)
+        params = point_params(masks, depth, interface, tau, intensity_scale)
+        t_map = transmission(masks, depth, tau, electrolyte_transmission)
         i0 = monitor_counts(plan, starts[k], plan.n_points, rng)
         diode = np.round(i0 * t_map.ravel() * DIODE_GAIN * (1.0 + 1e-3 * rng.standard_normal(i0.size)))
-        jobs.append(ScanJob(outdir / "raw" / f"scan_{label}.nxs", f"operando {label}", scale, starts[k],
-                            plan.point_period_s, params, t_map, map_positions(plan), i0, diode, noise_seeds[k]))
+        if label in written:
+            jobs.append(ScanJob(outdir / "raw" / f"scan_{label}.nxs", f"operando {label}", scale, starts[k],
+                                plan.point_period_s, params, t_map, map_positions(plan), i0, diode, noise_seeds[k]))
         all_params.append(params)
         t_maps.append(t_map)
         i0s.append(i0.reshape(plan.ny, plan.nx))
