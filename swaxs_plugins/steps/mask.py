@@ -144,7 +144,7 @@ def read_masks(ref: StepOutputRef) -> dict[str, np.ndarray]:
         group = handle.get(f"{ref.entry}/masks")
         if group is None:
             raise InputDataError(f"{where(ref, 'masks')}: no masks; expected the output of a mask step")
-        return {name: read_signal(group[name]).astype(bool) for name in group}
+        return {name: read_signal(group[name], "mask").astype(bool) for name in group}
 
 
 @hookimpl
