@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from conftest import TEST_PLUGINS, write_pipeline
 from swaxs_plugins.cli import main
-from swaxs_plugins.core.errors import InputDataError
+from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.executors import SerialExecutor
 from swaxs_plugins.core.pipeline import run_pipeline
 from swaxs_plugins.core.plan import check_pipeline
@@ -22,6 +22,7 @@ from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.io.discover import discover, resolve_source
 from swaxs_plugins.io.raw import RawSource
 from swaxs_plugins.io.scan_geometry import declared_order
+from swaxs_plugins.pipelines.starter import assign_roles
 
 N_Y, N_X = 3, 4
 
@@ -106,11 +107,14 @@ def test_an_input_naming_a_dataset_is_taken_as_written(tmp_path):
     assert resolve_source(source) == (source, [])
 
 
-def test_a_file_without_frames_is_an_error_naming_it(tmp_path):
+def test_a_file_without_frames_is_left_to_the_step_that_reads_it(tmp_path):
+    """No frames found (a file of projections, say): the input stays as written, and init says why it cannot."""
     with h5py.File(tmp_path / "empty.h5", "w") as handle:
         handle.create_group("entry").attrs["NX_class"] = "NXentry"
-    with pytest.raises(InputDataError, match=r"empty.h5: no frames found in entry '/entry'.*field 'frames'"):
-        discover(tmp_path / "empty.h5")
+    source = RawSource(files=[tmp_path / "empty.h5"])
+    assert discover(tmp_path / "empty.h5").detectors == {} and resolve_source(source) == (source, [])
+    with pytest.raises(SwaxsError, match=r"empty.h5: no frames found in entry '/entry'"):
+        assign_roles(discover(tmp_path / "empty.h5"))
 
 
 PIPELINE = '''

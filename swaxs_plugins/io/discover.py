@@ -3,7 +3,7 @@
 A facility's scan file names its datasets its own way; this module finds them so that a raw input may
 name only its files (``swaxs check`` and ``swaxs init`` print what was found):
 
-- the entry: the one asked, else the root's @default, else the first NXentry (BLISS: ``/1.1``);
+- the entry: the one asked, else the root's @default, else the first NXentry (BLISS: ``/1.1``), else the root;
 - frames per detector: every NXdetector with a 3-D ``data`` [n, rows, cols], else the @signal of the
   NXdata the entry's @default names; with its ``distance``, ``beam_center_x/y`` and pixel sizes;
 - per-frame counters: NXmonitor ``data``, a 1-D NXdetector ``data`` (BLISS writes counters so) and the
@@ -82,14 +82,13 @@ class Discovery:
 
 
 def discover(path: Path, entry: str | None = None) -> Discovery:
-    """What ``path`` holds (module docstring); an error naming the file where it holds no frames."""
+    """What ``path`` holds (module docstring); no detectors (and nothing else) where it holds no frames."""
     with open_hdf5(Path(path)) as handle:
         name = _entry_name(handle, path, entry)
         group = handle[name]
         detectors = _detectors(group)
         if not detectors:
-            raise InputDataError(f"{path}: no frames found in entry '{name}' (no NXdetector with 3-D data, no "
-                                 "NXdata @signal of frames); name them with the field 'frames'")
+            return Discovery(Path(path), name, {})
         n = next(iter(detectors.values())).shape[0]
         counters, motors = _per_frame(group, n)
         monitor = next((p for k, p in counters if MONITOR_NAMES.match(k)), None)
@@ -110,9 +109,7 @@ def _entry_name(handle: h5py.File, path: Path, entry: str | None) -> str:
         return handle[default].name
     entries = [k for k in handle if _nx_class(handle[k]) == "NXentry"] or \
         [k for k in handle if isinstance(handle[k], h5py.Group)]
-    if not entries:
-        raise InputDataError(f"{path}: no NXentry in the file")
-    return handle[sorted(entries, key=_natural)[0]].name
+    return handle[sorted(entries, key=_natural)[0]].name if entries else "/"
 
 
 def _detectors(entry: h5py.Group) -> dict[str, Detector]:
@@ -256,6 +253,8 @@ def resolve_source(source: RawSource) -> tuple[RawSource, list[str]]:
             or not is_hdf5(first):
         return source, []
     found = discover(first, source.entry)
+    if not found.detectors:                  # not frames: a step that reads its own layout (projections)
+        return source, []
     if source.detector is not None and source.detector not in found.detectors:
         raise InputDataError(f"{first}: no detector '{source.detector}' (field 'detector'); it has "
                              f"{', '.join(found.detectors)}")

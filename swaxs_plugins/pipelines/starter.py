@@ -64,6 +64,9 @@ def starter_pipeline(scans: Sequence[Path], empty: Path, ponis: Mapping[str, Pat
 def assign_roles(found: Discovery) -> dict[str, Detector]:
     """The SAXS and WAXS detectors of a file: named so, else the farther one is SAXS."""
     detectors = list(found.detectors.values())
+    if not detectors:
+        raise SwaxsError(f"{found.path}: no frames found in entry '{found.entry}' (no NXdetector with 3-D data, no "
+                         "NXdata @signal of frames)")
     if len(detectors) != 2:
         raise SwaxsError(f"{found.path}: the operando pipeline takes a SAXS and a WAXS detector; found "
                          f"{len(detectors)} ({', '.join(d.name for d in detectors)})")
