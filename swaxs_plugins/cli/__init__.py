@@ -1,7 +1,8 @@
 """The ``swaxs`` command. Each subcommand is a thin call into the library.
 
 This module holds the group and the pipeline commands (plugins, describe, check, run, validate, view,
-demo); :mod:`.simulate` the simulations, :mod:`.instrument` integrate, calibrate and geometry; :mod:`.init` the starter pipeline.
+demo); :mod:`.simulate` the simulations, :mod:`.instrument` integrate, calibrate and geometry; :mod:`.init`
+the starter pipeline.
 
 Every command ends in one of three ways: its result and exit 0; one clear message naming the file,
 step or field and exit 1 (a :class:`SwaxsError`); or, on Ctrl-C, one line and exit 130. The library

@@ -6,9 +6,9 @@ content are unchanged since its file was written is not run again, so a killed r
 where it stopped (:mod:`.fingerprint`: paths do not count, content and code do); a step whose file was
 made differently is only replaced with ``overwrite`` or ``rerun_from``.
 
-The output file and every step file are checked by :func:`~swaxs_plugins.core.plan.check_pipeline` and created (or refused)
-at the start of :func:`run_pipeline`, before any computation. The output file is rewritten as
-incomplete when a run starts and after every step, and says complete only after the last step, so
+The output file and every step file are checked by :func:`~swaxs_plugins.core.plan.check_pipeline` and
+created (or refused) at the start of :func:`run_pipeline`, before any computation. The output file is
+rewritten as incomplete when a run starts and after every step, and says complete only after the last step, so
 a run that stopped (error, Ctrl-C, kill) never leaves an output that looks finished.
 """
 

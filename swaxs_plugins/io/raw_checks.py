@@ -4,8 +4,8 @@ For every file of a :class:`~swaxs_plugins.io.raw.RawSource` and every dataset i
 dataset exists (in an HDF5 file: image files hold none); per-frame datasets (``monitor``, ``diode``,
 each of ``positions``) hold one value per frame of that file; a ``scan_shape`` (declared, or the dataset
 that holds it) holds that file's frames; positions y and x form a raster (:mod:`.scan_geometry`) that
-agree with a declared scan shape, fast axis and snake; ``timestamp``, ``rotation_angle`` and ``tilt_angle`` exist. Only
-shapes and small datasets (a scan shape, positions) are read, never frames.
+agrees with a declared scan shape, fast axis and snake; ``timestamp``, ``rotation_angle`` and
+``tilt_angle`` exist. Only shapes and small datasets (a scan shape, positions) are read, never frames.
 """
 
 from __future__ import annotations

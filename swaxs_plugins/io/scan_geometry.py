@@ -141,7 +141,8 @@ def read_raster(path: Path, positions: Mapping[str, str]) -> Raster | None:
     return raster_from_positions(*values, f"{path} (field 'positions')", (units[0], units[1]))
 
 
-def _raster_along(slow: np.ndarray, fast: np.ndarray, fast_axis: str) -> tuple[tuple[int, int], np.ndarray, bool] | None:
+def _raster_along(slow: np.ndarray, fast: np.ndarray,
+                  fast_axis: str) -> tuple[tuple[int, int], np.ndarray, bool] | None:
     """(map shape, order, snake) where ``slow`` steps once per line of ``fast``; None where they draw no raster."""
     n_fast = _line_length(slow)
     if slow.size % n_fast:

@@ -43,7 +43,8 @@ def starter_pipeline(scans: Sequence[Path], empty: Path, ponis: Mapping[str, Pat
     detectors = assign_roles(found)
     missing = [role for role in ROLES if role not in ponis]
     if missing:
-        raise SwaxsError(f"no geometry for the {' and '.join(missing)} detector ({', '.join(detectors[r].name for r in missing)}): "
+        names = ", ".join(detectors[role].name for role in missing)
+        raise SwaxsError(f"no geometry for the {' and '.join(missing)} detector ({names}): "
                          f"give --poni {missing[0]}=FILE (swaxs geometry writes one from the beamline's beam centre, "
                          "distance and tilt; swaxs calibrate from a calibrant image)")
     document = yaml.safe_load(resources.files("swaxs_plugins.pipelines").joinpath("operando.yaml").read_text())
