@@ -3,11 +3,12 @@ jitter, its axes, which motor ran fastest and whether it snaked, and positions t
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 
 from swaxs_plugins.core.errors import InputDataError
-from swaxs_plugins.io.scan_geometry import declared_order, raster_from_positions
+from swaxs_plugins.io.scan_geometry import declared_order, raster_from_positions, read_raster
 
 STEP_Y, STEP_X, JITTER = 0.05, 0.02, 0.001          # mm; the jitter is 5 % of the finer step
 
@@ -74,3 +75,19 @@ def test_positions_that_draw_no_raster_are_refused(layout: str, message: str) ->
         y, x = y.ravel()[permutation], x.ravel()[permutation]
     with pytest.raises(InputDataError, match=f"^scan: {message}"):
         raster_from_positions(y, x, "scan")
+
+
+def test_axis_units_from_the_datasets_or_declared(tmp_path):
+    """The positions' @units name the axes; a raw input's position_units serves where they carry none, and one
+    that contradicts them is an error naming the field."""
+    y, x = grid(3, 4)
+    path = tmp_path / "scan.h5"
+    with h5py.File(path, "w") as handle:
+        handle["y"], handle["x"] = y.ravel(), x.ravel()
+        handle["x"].attrs["units"] = "mm"
+    positions = {"y": "/y", "x": "/x"}
+    raster = read_raster(path, positions, "mm")
+    assert (raster.y_units, raster.x_units) == ("mm", "mm")
+    assert read_raster(path, positions).y_units == ""
+    with pytest.raises(InputDataError, match=r"'/x' is in mm, not um \(field 'position_units'\)"):
+        read_raster(path, positions, "um")

@@ -32,7 +32,8 @@ class RawSource(BaseModel):
     files fabio reads (TIFF with Pilatus header, EDF, CBF, ...), forming one series in that order.
     ``rotation_angle`` and ``tilt_angle`` name each file's angle [deg] of a tomography projection.
     A map scan's shape comes from its ``positions`` y and x or is declared (``scan_shape``, with
-    ``fast_axis`` and ``snake`` where its frames do not fill the map x fastest line by line).
+    ``fast_axis`` and ``snake`` where its frames do not fill the map x fastest line by line), its axes in
+    the positions' @units (or ``position_units``, where the datasets carry none).
     ``monitor`` is a dataset or one number for every frame (a beam without monitor: leave it out).
     An input that names no ``frames`` finds its datasets by NeXus conventions (:mod:`.discover`), in
     its ``entry`` and of its ``detector`` where the file holds several.
@@ -50,6 +51,7 @@ class RawSource(BaseModel):
     scan_shape: str | list[int] | None = None
     fast_axis: Literal["x", "y"] | None = None
     snake: bool | None = None
+    position_units: str | None = None
     rotation_angle: str | None = None
     tilt_angle: str | None = None
     timestamp: str | None = None

@@ -65,7 +65,7 @@ class ScanMap:
 def scan_map(source: RawSource, path: Path, frames: int) -> ScanMap:
     """The scan of the ``frames`` frames of ``path``: positions y and x, checked against what ``source`` declares
     (``scan_shape``, ``fast_axis``, ``snake``), or what it declares, or a series; an error naming the field."""
-    raster = read_raster(path, source.positions) if is_hdf5(path) else None
+    raster = read_raster(path, source.positions, source.position_units) if is_hdf5(path) else None
     declared = declared_scan_shape(source, path)
     shape = declared or (raster.shape if raster else (frames,))
     if int(np.prod(shape)) != frames:
@@ -125,8 +125,9 @@ def raster_from_positions(y: np.ndarray, x: np.ndarray, where: str, units: tuple
                          f"length with the other still down their columns (y first moves after {n_fast} frames)")
 
 
-def read_raster(path: Path, positions: Mapping[str, str]) -> Raster | None:
-    """The raster of a file's ``positions`` datasets y and x (None where they are not both named)."""
+def read_raster(path: Path, positions: Mapping[str, str], declared_units: str | None = None) -> Raster | None:
+    """The raster of a file's ``positions`` datasets y and x (None where they are not both named), in their
+    @units, or ``declared_units`` where they carry none (an error where both are given and differ)."""
     if not all(m in positions for m in MAP_MOTORS):
         return None
     values, units = [], []
@@ -137,7 +138,11 @@ def read_raster(path: Path, positions: Mapping[str, str]) -> Raster | None:
                 raise InputDataError(f"{path}: no dataset at '{positions[motor]}' (field 'positions.{motor}')")
             values.append(node[()])
             unit = node.attrs.get("units", "")
-            units.append(unit.decode() if isinstance(unit, bytes) else str(unit))
+            unit = unit.decode() if isinstance(unit, bytes) else str(unit)
+            if unit and declared_units and unit != declared_units:
+                raise InputDataError(f"{path}: '{positions[motor]}' is in {unit}, not {declared_units} (field "
+                                     "'position_units'); leave the field out where the datasets say")
+            units.append(unit or declared_units or "")
     return raster_from_positions(*values, f"{path} (field 'positions')", (units[0], units[1]))
 
 
