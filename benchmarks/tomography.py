@@ -12,7 +12,7 @@ J/2 in it that the data do not show empty (space carving, as reconstruct/tensor 
 ``tomo.tensor.carved_support``), mumott on all of them.
 
 - ours: ``TensorProblem`` (weights 1/σ², σ² = max(d, 1) / T / n_bins, the Poisson variance of the band
-  mean, as reconstruct/tensor does: ``band_weights``; regularisation 0.1, our default) and
+  mean, as reconstruct/tensor does: ``band_weights``; regularisation 0.1 and angular term 0.03, our defaults) and
   ``solve`` for ``--iterations`` (20) and, from zero again, ``--long-iterations`` (100) iterations.
 - peer: mumott 2.3's ``run_sigtt`` (``benchmarks/mumott_worker.py`` in mumott's own environment,
   ``--mumott-python``) at its defaults, unweighted squared loss, Laplacian 1e-4, L-BFGS with ftol 1e-2 and
@@ -70,6 +70,7 @@ BAND = ("micropores", (0.12, 0.3))
 SEGMENTS = 8
 ELL_MAX = 6
 REGULARISATION = 0.1
+ANGULAR = 0.03
 MARGIN_PX = 4
 LG_REPEAT = 3
 MUMOTT_MAXFUN_FACTOR = 10
@@ -214,12 +215,12 @@ def ours_worker(source: Path, out: Path) -> None:
     if bool(given["tiny_warmup"]):         # load the compiled kernels (numba's disk cache) on a tiny geometry
         tiny = TensorProjector(geometry_of([0.0, 30.0], [0.0, 20.0], given["chi"], (6, 6), ELL_MAX))
         tiny_data = np.ones(tiny.projection_shape, np.float32)
-        TensorProblem(tiny, tiny_data, tiny_data, REGULARISATION).loss_and_gradient(
+        TensorProblem(tiny, tiny_data, tiny_data, REGULARISATION, ANGULAR).loss_and_gradient(
             np.full((tiny.n_voxels, tiny.geometry.n_coefficients), 1e-3, np.float32))
     began = time.perf_counter()
     geometry = geometry_of(given["rotation"], given["tilt"], given["chi"], raster, ELL_MAX)
     tensor = TensorProjector(geometry, carved_support(geometry, given["data"]) if bool(given["carve"]) else None)
-    problem = TensorProblem(tensor, given["data"], given["weights"], REGULARISATION)
+    problem = TensorProblem(tensor, given["data"], given["weights"], REGULARISATION, ANGULAR)
     setup_s = time.perf_counter() - began
     constant = np.full((tensor.n_voxels, tensor.geometry.n_coefficients), 1e-3, np.float32)
     timed = []

@@ -1,16 +1,20 @@
-"""Tensor tomography as weighted least squares with a Laplacian term, by preconditioned L-BFGS.
+"""Tensor tomography as weighted least squares with a spatial and an angular term, by preconditioned L-BFGS.
 
 For segment intensities d with weights w (inverse variances, 0 for masked or non-finite points), the
 coefficients a [V, C] of the support's voxels minimise
 
-    L(a) = [½ Σ w (A a − d)²  +  ½ λ D̄ Σ_c Σ_{(u, v) neighbours} (a_u[c] − a_v[c])²] / N
+    L(a) = [½ Σ w (A a − d)²  +  ½ λ D̄ Σ_c Σ_{(u, v) neighbours} (a_u[c] − a_v[c])²
+            +  ½ μ D̄ Σ_v Σ_c ℓ_c(ℓ_c + 1) a_v[c]²] / N
 
 (A of :mod:`.tensor`; N the number of weighted points, so that L ≈ χ²ᵣ/2 at a good fit; the
 neighbour pairs are the 6-neighbourhood inside the support, so Σ (a_u − a_v)² is ⟨a, −Δ a⟩; D̄ the
 data term's curvature for one voxel's mean coefficient, averaged over the voxels the signal crosses,
-which makes λ dimensionless: at λ = 1 a voxel's neighbours pull on it as strongly as its own data), with gradient
+which makes λ dimensionless: at λ = 1 a voxel's neighbours pull on it as strongly as its own data; the
+μ term is the roughness of each voxel's orientation distribution on the sphere, ∫ |∇_S f|² = Σ ℓ(ℓ+1) a²
+(Laplace–Beltrami), which damps the poorly determined high degrees without blurring edges in space),
+with gradient
 
-    ∇L = [Aᵀ (w (A a − d))  +  λ D̄ (−Δ) a] / N.
+    ∇L = [Aᵀ (w (A a − d))  +  λ D̄ (−Δ) a  +  μ D̄ ℓ(ℓ+1) a] / N.
 
 L-BFGS (scipy's L-BFGS-B) runs on u = √D a, D the Jacobi estimate of the diagonal of AᵀWA, D[v, c] =
 Σ_p Σ_s M_p[s, c]² (P_pᵀ (w_p,s · P_p 1))_v (a voxel crossed by many heavily weighted rays gets a small
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, sparse
 
+from swaxs_plugins.tomo.harmonics import degrees_and_orders
 from swaxs_plugins.tomo.tensor import TensorProjector
 
 HISTORY = 10
@@ -75,7 +80,7 @@ class TensorProblem:
     """L and ∇L (module docstring) for data d [n, K, J, S] and weights w of the same shape."""
 
     def __init__(self, tensor: TensorProjector, data: np.ndarray, weights: np.ndarray,
-                 regularisation: float = 0.0) -> None:
+                 regularisation: float = 0.0, angular: float = 0.0) -> None:
         self.tensor = tensor
         usable = np.isfinite(data) & np.isfinite(weights) & (weights > 0)
         self.weights = np.where(usable, weights, 0.0).astype(np.float32)
@@ -84,8 +89,12 @@ class TensorProblem:
         if self.points == 0:
             raise ValueError("no data point has a positive weight")
         self.diagonal = jacobi_diagonal(tensor, self.weights).astype(np.float64)
-        self.smoothing = float(regularisation) * self.sample_curvature()
+        curvature = self.sample_curvature()
+        self.smoothing = float(regularisation) * curvature
         self.laplacian = neighbour_laplacian(tensor.support) if regularisation > 0 else None
+        degrees, _ = degrees_and_orders(tensor.geometry.ell_max)
+        self.roughness = (float(angular) * curvature * degrees * (degrees + 1)).astype(np.float32) \
+            if angular > 0 else None
         self.evaluations = 0
 
     def sample_curvature(self) -> float:
@@ -113,6 +122,10 @@ class TensorProblem:
             smoothed = self.laplacian @ coefficients
             loss += 0.5 * self.smoothing * float(np.sum(coefficients.astype(np.float64) * smoothed))
             gradient += np.float32(self.smoothing) * smoothed
+        if self.roughness is not None:
+            damped = coefficients * self.roughness
+            loss += 0.5 * float(np.sum(coefficients.astype(np.float64) * damped))
+            gradient += damped
         return loss / self.points, gradient / np.float32(self.points)
 
 

@@ -111,7 +111,8 @@ class TensorReconstruction(Step):
     def solver(self) -> str:
         """The solver and its settings, as the output file and the run summary name them."""
         return (f"preconditioned L-BFGS (swaxs_plugins.tomo.tensor_solver), Laplacian term, regularisation "
-                f"{self.params.regularisation:g}, {'carved support' if self.params.carve else 'cylinder'}")
+                f"{self.params.regularisation:g}, angular term {self.params.angular_regularisation:g}, "
+                f"{'carved support' if self.params.carve else 'cylinder'}")
 
     def regularisation(self) -> float:
         return float(self.params.regularisation)
@@ -125,7 +126,8 @@ class TensorReconstruction(Step):
         sample_index, band = block
         sample = self.samples[sample_index]
         data, weights = sample.bands[band]
-        problem = TensorProblem(sample.projector, data, weights, self.params.regularisation)
+        problem = TensorProblem(sample.projector, data, weights, self.params.regularisation,
+                                self.params.angular_regularisation)
         coefficients, report = solve(problem, self.params.iterations, nonnegative_mean=self.params.nonnegative_mean)
         return self.result(sample, band, problem, coefficients, report)
 

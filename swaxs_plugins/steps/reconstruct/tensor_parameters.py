@@ -48,6 +48,10 @@ class TensorParameters(HarmonicBandParameters):
 
     regularisation: float = parameter(0.1, description="weight of the Laplacian term, relative to the data's "
                                                        "curvature per voxel (0: none)", ge=0)
+    angular_regularisation: float = parameter(
+        0.03, description="weight of the angular roughness term l(l+1) a^2 (the Laplace-Beltrami operator on each "
+                          "voxel's orientation distribution), relative to the data's curvature per voxel (0: none)",
+        ge=0)
     carve: bool = parameter(True, description="leave out the voxels that a fifth of the projections or more see "
                                               "through empty rays (below 2 % of the brightest), dilated by one voxel")
     nonnegative_mean: bool = parameter(True, description="keep every voxel's spherical mean >= 0")
