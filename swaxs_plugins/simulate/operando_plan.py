@@ -16,6 +16,7 @@ TIME_ORIGIN = datetime(2025, 1, 15, 10, 0, tzinfo=timezone.utc)
 THICKNESS_MM = 1.0            # inner diameter of the capillary: the sample thickness everywhere
 DIODE_GAIN = 0.5              # diode counts per transmitted monitor count
 
+
 @dataclass(frozen=True)
 class ScanPlan:
     """Size and timing of the experiment at one scale."""
