@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
+from swaxs_plugins.io.nexus import text
 from swaxs_plugins.io.raw import RawSource, is_hdf5, open_hdf5
 from swaxs_plugins.io.scan_geometry import raster_from_positions
 
@@ -104,7 +105,7 @@ def _entry_name(handle: h5py.File, path: Path, entry: str | None) -> str:
         if not isinstance(handle.get(entry), h5py.Group):
             raise InputDataError(f"{path}: no entry '{entry}' (field 'entry')")
         return handle[entry].name
-    default = _text(handle.attrs.get("default", ""))
+    default = text(handle.attrs.get("default", ""))
     if default and isinstance(handle.get(default), h5py.Group):
         return handle[default].name
     entries = [k for k in handle if _nx_class(handle[k]) == "NXentry"] or \
@@ -121,9 +122,9 @@ def _detectors(entry: h5py.Group) -> dict[str, Detector]:
             found[name] = Detector(name, data.name, tuple(data.shape), "NXdetector", *_detector_geometry(group))
     if found:
         return found
-    default = entry.get(_text(entry.attrs.get("default", "")) or "data")
+    default = entry.get(text(entry.attrs.get("default", "")) or "data")
     if isinstance(default, h5py.Group) and "signal" in default.attrs:
-        data = default.get(_text(default.attrs["signal"]))
+        data = default.get(text(default.attrs["signal"]))
         if isinstance(data, h5py.Dataset) and data.ndim == 3:
             return {"detector": Detector("detector", data.name, tuple(data.shape), f"@signal of {default.name}")}
     return {}
@@ -210,7 +211,7 @@ def _value(group: h5py.Group, name: str, units: dict[str, float]) -> float | Non
     node = group.get(name)
     if not isinstance(node, h5py.Dataset) or node.size != 1 or node.dtype.kind not in "iuf":
         return None
-    unit = _text(node.attrs.get("units", ""))
+    unit = text(node.attrs.get("units", ""))
     factor = units.get(unit, units.get(unit.lower()))
     return None if factor is None else float(np.ravel(node[()])[0]) * factor
 
@@ -232,11 +233,7 @@ def _groups(entry: h5py.Group, nx_class: str) -> list[h5py.Group]:
 
 
 def _nx_class(node: h5py.HLObject) -> str:
-    return _text(node.attrs.get("NX_class", ""))
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return text(node.attrs.get("NX_class", ""))
 
 
 def _natural(name: str) -> list:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from swaxs_plugins.core.errors import InputDataError
+from swaxs_plugins.io.nexus import text
 from swaxs_plugins.io.raw import RawSource, declared_scan_shape, is_hdf5, open_hdf5
 
 MAP_MOTORS = ("y", "x")
@@ -137,8 +138,7 @@ def read_raster(path: Path, positions: Mapping[str, str], declared_units: str | 
             if node is None or not hasattr(node, "shape"):
                 raise InputDataError(f"{path}: no dataset at '{positions[motor]}' (field 'positions.{motor}')")
             values.append(node[()])
-            unit = node.attrs.get("units", "")
-            unit = unit.decode() if isinstance(unit, bytes) else str(unit)
+            unit = text(node.attrs.get("units", ""))
             if unit and declared_units and unit != declared_units:
                 raise InputDataError(f"{path}: '{positions[motor]}' is in {unit}, not {declared_units} (field "
                                      "'position_units'); leave the field out where the datasets say")

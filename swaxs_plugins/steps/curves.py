@@ -4,12 +4,13 @@ Layout (what ``integrate`` writes and ``transmission``/``background`` write agai
 ``<entry>/maps/curves`` NXdata, signal ``I`` [scan, y, x, q] with ``I_errors``, axes ``scan``, ``y``,
 ``x``, ``q`` (1/angstrom), each with @units and @long_name (a 1-D series of points: [scan, point, q],
 handled by the steps as a map of one line, whose axis ``write_nxdata`` leaves out again), and the
-normalisation the curves carry as attributes of the NXdata: @monitor_normalised (divided by the incident-beam monitor) and
-@transmission_corrected (divided by the sample's transmission); ``<entry>/scans`` NXcollection
-(``file_name``, ``scan_shape``, ``points``, ``timestamp``, and ``frame_order``, the frame of each map point,
-where the frames do not fill the map in order: snake scans, y fastest) copied through unchanged; per-frame
-records (the ``monitor`` and ``diode`` NXmonitors) stay in frame order (:func:`per_point`). Curves of two steps
-are only combined (subtracted) when both attributes agree (:func:`check_same_normalisation`).
+normalisation the curves carry as attributes of the NXdata: @monitor_normalised (divided by the
+incident-beam monitor) and @transmission_corrected (divided by the sample's transmission);
+``<entry>/scans`` NXcollection (``file_name``, ``scan_shape``, ``points``, ``timestamp``, and
+``frame_order``, the frame of each map point, where the frames do not fill the map in order: snake
+scans, y fastest) copied through unchanged; per-frame records (the ``monitor`` and ``diode``
+NXmonitors) stay in frame order (:func:`per_point`). Curves of two steps are only combined
+(subtracted) when both attributes agree (:func:`check_same_normalisation`).
 """
 
 from __future__ import annotations
