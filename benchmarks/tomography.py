@@ -1,7 +1,8 @@
 """Benchmark: SAXS tensor tomography, our solver (tomo.tensor, tomo.tensor_solver) vs mumott's run_sigtt (CPU).
 
 Data: the simulator's anisotropic ``electrode`` (simulate.tomography_model's phantom and projector at a
-custom size; fibre texture ℓ ≤ 6) at ``--voxels`` ³ (40) in a raster of voxels + 8 (48 × 48): 72 untilted
+custom size; fibre texture ℓ ≤ 6) at ``--voxels`` ³ (40) in a raster of voxels + 2 ``--margin`` (4: 48 × 48,
+room for the tilted views; ``--margin 0`` is DESIGN.md's setup, a 40³ grid for mumott): 72 untilted
 rotations over 180° and 36 rotations over 360° at each of the tilts 15, 30, 45° (180 projections), 8
 segments, Poisson noise on the counts and on the diode, no misalignment (the alignment benchmark has that).
 ``--n-q`` q bins (8: q_grid puts 0.164 and 0.286 1/Å in the band); one band, the micropores 0.12–0.3 1/Å:
@@ -19,7 +20,8 @@ J/2 in it that the data do not show empty (space carving, as reconstruct/tensor 
   maxfun 20, ``--iterations`` at most; again with maxfun raised (10 × the iterations) so that L-BFGS may do
   them all; and with ``--long-iterations`` and maxfun raised (``--mumott-long``). What L-BFGS did is reported.
 
-Both run in a fresh process of their own (ours: this file with ``--worker``), which reads the data, builds
+Both run in a fresh process of their own (ours: this file with ``--worker``) on numba's threads (two here) and
+one BLAS thread (``WORKER_ENVIRONMENT``: faster for both). Each reads the data, builds
 its problem, times one loss and gradient (a warm-up call, then the best of 3), reconstructs, and reports its
 peak resident memory (VmHWM of ``/proc/self/status``: the whole process since it started, imports and data
 included, the same measure for both; not getrusage's ru_maxrss, which on Linux starts from the parent's RSS
@@ -36,7 +38,7 @@ the angle between the main orientation (``tensor_derived.main_orientation``) and
 sign-free, median and 90th percentile; and all of it over the mask eroded by one voxel (6-neighbourhood:
 the interior).
 
-The second size (``--large-voxels``, 100): 100³ voxels in a 108 × 108 raster, 72 rotations at each of
+The second size (``--large-voxels``, 100): 100³ voxels in a 108 × 108 raster (``--margin`` 4), 72 rotations at each of
 ``--large-tilts`` (0/15/30/45/60°: 72 over 180° untilted, over 360° tilted; 360 projections), 8 segments,
 ℓmax 6, ``--large-n-q`` (4) q bins (0.136 1/Å in the band), Poisson noise: ONE loss and gradient, its time
 and the process's peak memory. Ours: one call after a warm-up of the compiled kernels on a tiny geometry
@@ -52,6 +54,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -71,12 +74,15 @@ SEGMENTS = 8
 ELL_MAX = 6
 REGULARISATION = 0.1
 ANGULAR = 0.03
-MARGIN_PX = 4
 LG_REPEAT = 3
 MUMOTT_MAXFUN_FACTOR = 10
 DEFAULT_MUMOTT_PYTHON = "/work/mumott_env/bin/python"
 WORKER = Path(__file__).resolve().parent / "mumott_worker.py"
 PEER = "mumott run_sigtt (CPU)"
+WORKER_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1"}
+"""Both workers run numba's threads for the projector and one BLAS thread (OpenBLAS threads spinning after
+L-BFGS-B's vector operations take the cores from numba's: mumott's 20 iterations at 40³ in 40² views took
+71.9 s so and 81.1 s with its own setting, two; ours, which limits BLAS itself during L-BFGS, is unchanged)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -109,7 +115,7 @@ class Simulated:
 
 
 def simulate(n_voxels: int, n_q: int, untilted: int, tilts: tuple[float, ...], per_tilt: int, seed: int,
-             folder: Path) -> Simulated:
+             folder: Path, margin: int) -> Simulated:
     """The electrode's noisy projections of the micropore band, exported for mumott, and the truth."""
     from swaxs_plugins.data.projections import Projections
     from swaxs_plugins.io.mumott import export_mumott
@@ -121,7 +127,7 @@ def simulate(n_voxels: int, n_q: int, untilted: int, tilts: tuple[float, ...], p
 
     began = time.perf_counter()
     scale = TomographyScale(n_voxels=n_voxels, n_q=n_q, n_segments=SEGMENTS, ell_max=ELL_MAX, n_untilted=untilted,
-                            tilts_deg=tuple(tilts), n_per_tilt=per_tilt, margin_px=MARGIN_PX)
+                            tilts_deg=tuple(tilts), n_per_tilt=per_tilt, margin_px=margin)
     q = q_grid(n_q)
     inside = (q >= BAND[1][0]) & (q <= BAND[1][1])
     if not inside.any():
@@ -147,7 +153,7 @@ def simulate(n_voxels: int, n_q: int, untilted: int, tilts: tuple[float, ...], p
         tilt=geometry.tilt_deg, transmission=transmission, pixel_um=phantom.voxel_size_mm * 1e3,
         source="benchmarks/tomography.py (simulated electrode)", transmission_corrected=True, segments=segments,
         chi=geometry.segment_chi_deg)
-    key = f"{n_voxels}v_{n}p_{n_q}q_seed{seed}"
+    key = f"{n_voxels}v_{n_j}r_{n}p_{n_q}q_seed{seed}"
     [export] = export_mumott(sample, folder / f"electrode_{key}", {BAND[0]: BAND[1]})
     data = segments.mean(axis=-1)
     weights = band_weights(data, transmission, int(inside.sum()), poisson=True)
@@ -156,7 +162,7 @@ def simulate(n_voxels: int, n_q: int, untilted: int, tilts: tuple[float, ...], p
     raster = (n_j, n_k)
     tilt_text = "/".join(f"{t:g}" for t in ((0.0,) if untilted else ()) + tuple(tilts))
     return Simulated(
-        label=f"{n_voxels}³ electrode, {n} projections (tilts {tilt_text}°), ℓmax {ELL_MAX}", key=key,
+        label=f"{n_voxels}³ electrode in {n_j}² views, {n} projections (tilts {tilt_text}°), ℓmax {ELL_MAX}", key=key,
         data=data, weights=weights, rotation=geometry.rotation_deg, tilt=geometry.tilt_deg,
         chi=geometry.segment_chi_deg, raster=(n_k, n_j), export=export,
         truth=reconstruction_grid(truth, raster).astype(np.float64),
@@ -259,9 +265,11 @@ def run_ours(sim: Simulated, iterations: list[int], folder: Path, *, tiny_warmup
 
 
 def run_worker(command: list[str], out: Path, who: str) -> dict[str, Any]:
-    """Run a worker process that writes ``out`` (npz); its record, with the process's wall time ``process_s``."""
+    """Run a worker process that writes ``out`` (npz) on one BLAS thread (:data:`WORKER_ENVIRONMENT`); its
+    record, with the process's wall time ``process_s``."""
     began = time.perf_counter()
-    completed = subprocess.run(command, check=False, capture_output=True, text=True)
+    completed = subprocess.run(command, check=False, capture_output=True, text=True,
+                               env={**os.environ, **WORKER_ENVIRONMENT})
     if completed.returncode:
         raise RuntimeError(f"the {who} worker failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
     record = load_record(out)
@@ -441,7 +449,7 @@ def large_case(args: argparse.Namespace, folder: Path, skipped: str | None) -> l
     untilted = 72 if 0.0 in tilts else 0
     print(f"simulating {args.large_voxels}³ ({72 * len(tilts)} projections) ...", flush=True)
     sim = simulate(args.large_voxels, args.large_n_q, untilted, tuple(t for t in tilts if t != 0.0), 72, args.seed,
-                   folder)
+                   folder, args.margin)
     print(f"  {sim.seconds:.0f} s; ours: one loss and gradient ...", flush=True)
     ours = run_ours(sim, [], folder, tiny_warmup=True, repeat=1, reuse=args.reuse)
     peer = None
@@ -506,6 +514,8 @@ def main(argv: list[str] | None = None) -> dict:
         ("--per-tilt", {"type": int, "default": 36, "help": "rotations over 360 deg per tilt (default 36)"}),
         ("--n-q", {"type": int, "default": 8, "help": "q bins simulated (default 8: two in the band)"}),
         ("--seed", {"type": int, "default": 0, "help": "phantom and noise (default 0)"}),
+        ("--margin", {"type": int, "default": 4, "help": "raster pixels beyond the volume on each side, both sizes "
+                                                        "(default 4; 0: DESIGN.md's mumott setup)"}),
         ("--mumott-python", {"default": DEFAULT_MUMOTT_PYTHON,
                              "help": f"mumott's Python (default {DEFAULT_MUMOTT_PYTHON}; 'none' skips mumott)"}),
         ("--mumott-full", {"action": bool_flag, "default": True,
@@ -536,7 +546,7 @@ def main(argv: list[str] | None = None) -> dict:
         folder = Path(tmp) if args.work_dir is None else args.work_dir
         folder.mkdir(parents=True, exist_ok=True)
         print(f"simulating {args.voxels}³ ...", flush=True)
-        sim = simulate(args.voxels, args.n_q, args.untilted, tilts, args.per_tilt, args.seed, folder)
+        sim = simulate(args.voxels, args.n_q, args.untilted, tilts, args.per_tilt, args.seed, folder, args.margin)
         print(f"  {sim.seconds:.1f} s", flush=True)
         cases = small_cases(sim, args, folder, skipped)
         for c in cases:                   # in the log already, should the large case fail

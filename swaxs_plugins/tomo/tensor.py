@@ -138,22 +138,34 @@ class TensorProjector:
 
     def forward(self, coefficients: np.ndarray) -> np.ndarray:
         """A a: segment intensities [n, K, J, S] of voxel coefficients [V, C]."""
-        return np.einsum("pkjc,psc->pkjs", self.line_integrals(coefficients), self.segment_harmonics, optimize=True)
+        out = np.empty(self.projection_shape, dtype=np.float32)
+        _contract(self.line_integrals(coefficients), self.segment_harmonics, out)
+        return out
 
     def adjoint(self, residual: np.ndarray) -> np.ndarray:
         """Aᵀ e: voxel coefficients [V, C] of segment intensities [n, K, J, S]."""
-        return self.back_project(np.einsum("pkjs,psc->pkjc", np.asarray(residual, dtype=np.float32),
-                                           self.segment_harmonics, optimize=True))
+        on_raster = np.empty(self.projection_shape[:3] + (self.geometry.n_coefficients,), dtype=np.float32)
+        _contract(np.ascontiguousarray(residual, dtype=np.float32), self.segment_harmonics.transpose(0, 2, 1).copy(),
+                  on_raster)
+        return self.back_project(on_raster)
 
     def back_project(self, on_raster: np.ndarray) -> np.ndarray:
         """Pᵀ channel by channel: [V, C] of raster values [n, K, J, C]."""
         out = np.zeros((self.n_voxels, on_raster.shape[-1]), dtype=np.float32)
         _gather(np.ascontiguousarray(on_raster, dtype=np.float32), self.positions, self.j_hat, self.k_hat,
-                self.offsets, out)
+                self.offsets, out, gather_chunks(self.n_voxels * on_raster.shape[-1]))
         return out
 
 
 TAPS = 4
+GATHER_BUFFER_BYTES = 512 * 2**20
+"""At most this much for the back projection's per-chunk accumulators (one [V, C] float32 per chunk)."""
+
+
+def gather_chunks(values_per_chunk: int) -> int:
+    """Chunks of projections for :func:`_gather`: one per numba thread, fewer where their accumulators would
+    take more than :data:`GATHER_BUFFER_BYTES`."""
+    return max(1, min(numba.get_num_threads(), GATHER_BUFFER_BYTES // max(4 * values_per_chunk, 1)))
 
 
 @numba.njit(inline="always")
@@ -195,6 +207,24 @@ def _voxel_weights(position, p, j_hat, k_hat, offsets, n_j, n_k, fj, wj, fk, wk)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
+def _contract(values, matrices, out):  # pragma: no cover - compiled
+    """out[p, k, j, s] = Σ_c values[p, k, j, c] matrices[p, s, c]: the segment harmonics of each projection, on
+    the projector's numba threads rather than BLAS's (whose threads, spinning after a call, would take the cores
+    from the projector's)."""
+    n, n_k, n_j, n_s = out.shape
+    n_c = values.shape[3]
+    for p in numba.prange(n):
+        for k in range(n_k):
+            for j in range(n_j):
+                source = values[p, k, j]
+                for s in range(n_s):
+                    total = np.float32(0.0)
+                    for c in range(n_c):
+                        total += matrices[p, s, c] * source[c]
+                    out[p, k, j, s] = total
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
 def _splat(coefficients, positions, j_hat, k_hat, offsets, out):  # pragma: no cover - compiled
     n, n_k, n_j, n_c = out.shape
     for p in numba.prange(n):
@@ -214,23 +244,33 @@ def _splat(coefficients, positions, j_hat, k_hat, offsets, out):  # pragma: no c
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _gather(on_raster, positions, j_hat, k_hat, offsets, out):  # pragma: no cover - compiled
+def _gather(on_raster, positions, j_hat, k_hat, offsets, out, n_chunks):  # pragma: no cover - compiled
+    """Pᵀ by projection-major sweeps: chunk t of the projections accumulates into its own [V, C] (each
+    projection's raster stays in cache while every voxel reads it), then the chunks are summed."""
     n, n_k, n_j, n_c = on_raster.shape
-    for v in numba.prange(positions.shape[0]):
-        total = np.zeros(n_c, dtype=np.float32)
+    n_voxels = positions.shape[0]
+    partial = np.zeros((n_chunks, n_voxels, n_c), dtype=np.float32)
+    for t in numba.prange(n_chunks):
         wj, wk = np.zeros(TAPS, np.float32), np.zeros(TAPS, np.float32)
         fj, fk = np.zeros(1, np.int64), np.zeros(1, np.int64)
-        for p in range(n):
-            _voxel_weights(positions[v], p, j_hat, k_hat, offsets, n_j, n_k, fj, wj, fk, wk)
-            for a in range(TAPS):
-                for b in range(TAPS):
-                    w = wk[a] * wj[b]
-                    if w == 0:
-                        continue
-                    source = on_raster[p, fk[0] + a, fj[0] + b]
-                    for c in range(n_c):
-                        total[c] += w * source[c]
-        out[v] = total
+        for p in range(t * n // n_chunks, (t + 1) * n // n_chunks):
+            for v in range(n_voxels):
+                _voxel_weights(positions[v], p, j_hat, k_hat, offsets, n_j, n_k, fj, wj, fk, wk)
+                total = partial[t, v]
+                for a in range(TAPS):
+                    for b in range(TAPS):
+                        w = wk[a] * wj[b]
+                        if w == 0:
+                            continue
+                        source = on_raster[p, fk[0] + a, fj[0] + b]
+                        for c in range(n_c):
+                            total[c] += w * source[c]
+    for v in numba.prange(n_voxels):
+        for c in range(n_c):
+            value = np.float32(0.0)
+            for t in range(n_chunks):
+                value += partial[t, v, c]
+            out[v, c] = value
 
 
 def geometry_of(rotation_deg: Sequence[float], tilt_deg: Sequence[float], chi_deg: Sequence[float],
