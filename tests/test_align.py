@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from scipy import ndimage
 
+from swaxs_plugins import __version__
 from swaxs_plugins.cli import main
 from swaxs_plugins.core.executors import SerialExecutor
 from swaxs_plugins.core.step import StepContext, StepOutputRef
@@ -254,7 +255,8 @@ def run_cli(folder: Path, projections: Path, params: str = "{}") -> str:
     """))
     result = CliRunner().invoke(main, ["run", str(pipeline), "--executor", "serial"])
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
-    assert "step 'aligned' (align/consistency) failed" in result.output
+    assert f"step 'aligned' (align/consistency, swaxs-plugins {__version__}) failed: InputDataError: " in result.output
+    assert "[at swaxs_plugins/steps/align/" in result.output
     return result.output
 
 

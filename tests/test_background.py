@@ -11,12 +11,12 @@ import pytest
 
 from conftest_operando import operando_run, run_step, step_ref  # noqa: F401  (fixture)
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
+from swaxs_plugins.data.curves import Curves, check_same_normalisation, read_curves
+from swaxs_plugins.io.nexus import Axis
 from swaxs_plugins.io.validation import validate_file
 from swaxs_plugins.simulate.operando import params_at
 from swaxs_plugins.simulate.physics import model_curve
-from swaxs_plugins.io.nexus import Axis
 from swaxs_plugins.steps.background import SubtractBackground
-from swaxs_plugins.steps.curves import Curves, check_same_normalisation, read_curves
 
 
 def true_mean_curve(truth, mask, scan, edges):

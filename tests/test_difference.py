@@ -17,9 +17,9 @@ import pytest
 
 from conftest_operando import operando_run, run_step, step_ref  # noqa: F401  (fixture)
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
+from swaxs_plugins.data.curves import parse_time
 from swaxs_plugins.io.validation import validate_file
 from swaxs_plugins.steps.cycler import read_cycler_log
-from swaxs_plugins.steps.curves import parse_time
 from swaxs_plugins.steps.difference import RegionDifference, onset_map, peak_excess, relative_change
 
 
@@ -109,7 +109,7 @@ def test_biologic_mpt_and_csv_logs_are_placed_on_the_scan_clock(tmp_path):
 
 def test_peak_excess_cancels_a_straight_background():
     from swaxs_plugins.io.nexus import Axis
-    from swaxs_plugins.steps.curves import Curves
+    from swaxs_plugins.data.curves import Curves
 
     q = np.linspace(1.9, 2.3, 401)
     line = 1.0 + 2.0 * q

@@ -9,9 +9,10 @@ import pytest
 
 from conftest_operando import operando_run, run_step, step_ref  # noqa: F401  (fixture)
 from swaxs_plugins.core.errors import SwaxsError
+from swaxs_plugins.data.masks import read_masks
 from swaxs_plugins.io.validation import validate_file
 from swaxs_plugins.rules import RuleContext, distance_to, evaluate_rule, largest_component
-from swaxs_plugins.steps.mask import RuleMask, read_masks
+from swaxs_plugins.steps.mask import RuleMask
 
 
 def iou(a, b):

@@ -28,8 +28,8 @@ from swaxs_plugins.core.pipeline import run_pipeline
 from swaxs_plugins.core.plan import check_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.core.step import StepOutputRef
+from swaxs_plugins.data.masks import read_masks
 from swaxs_plugins.simulate import simulate_calibrants, simulate_operando
-from swaxs_plugins.steps.mask import read_masks
 
 DEFAULT_PIPELINE = Path(__file__).parents[1] / "swaxs_plugins" / "pipelines" / "operando.yaml"
 TRUE_GEOMETRY = Path(__file__).parent / "data" / "operando_maps.yaml"

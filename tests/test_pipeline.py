@@ -280,7 +280,8 @@ def test_a_failed_run_leaves_no_result_of_the_failed_step_and_resumes(raw_scan, 
     original_finalize = failing.finalize
     failing.finalize = lambda self, results, writer: (_ for _ in ()).throw(MemoryError("node ran out of memory"))
     try:
-        with pytest.raises(StepFailed, match=r"step 'shifted' \(background/offset\) failed: node ran out of memory"):
+        with pytest.raises(StepFailed, match=r"^step 'shifted' \(background/offset, frame_steps 0\.1\) failed: "
+                                             r"MemoryError: node ran out of memory$"):
             run_pipeline(plan, registry, SerialExecutor(progress=False))
     finally:
         failing.finalize = original_finalize
@@ -346,14 +347,16 @@ def test_a_step_error_names_the_step_and_calls_the_error_hook(raw_scan, tmp_path
         from swaxs_plugins.core.hookspecs import hookimpl
 
         @hookimpl
-        def swaxs_step_error(self, step_config, context, error):
-            seen.append((step_config.id, context.impl, str(error)))
+        def swaxs_step_error(self, step_config, context, error, seconds):
+            seen.append((step_config.id, context.impl, str(error), seconds > 0))
 
     registry.manager.register(Watcher())
     path = write_pipeline(tmp_path / "p.yaml", pipeline_text(raw, extra=", fail_on_frame: 5"))
-    with pytest.raises(StepFailed, match=r"step 'sums' \(integrate/framesum\) failed: asked to fail on frame 5"):
+    with pytest.raises(StepFailed, match=r"^step 'sums' \(integrate/framesum, frame_steps 0\.3\) failed in block 2 of 3 "
+                                         r"\(.*\): RuntimeError: asked to fail on frame 5 "
+                                         r"\[at plugins/frame_steps\.py:\d+\]$"):
         run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
-    assert seen == [("sums", "framesum", "asked to fail on frame 5")]
+    assert seen == [("sums", "framesum", "asked to fail on frame 5", True)]
 
 
 def test_lifecycle_hooks_see_every_step(raw_scan, tmp_path, registry):
@@ -372,18 +375,26 @@ def test_lifecycle_hooks_see_every_step(raw_scan, tmp_path, registry):
             calls.append(("before", step_config.id))
 
         @hookimpl
-        def swaxs_after_step(self, step_config, context, output):
-            calls.append(("after", output.name))
+        def swaxs_after_step(self, step_config, output, status, seconds):
+            calls.append(("after", output.name, status, seconds > 0))
+
+        @hookimpl
+        def swaxs_step_skipped(self, step_config, output, reason):
+            calls.append(("skipped", output.name, reason.split(":")[0]))
 
         @hookimpl
         def swaxs_after_pipeline(self, pipeline, outputs):
             calls.append(("done", sorted(outputs)))
 
     registry.manager.register(Recorder())
-    run_pipeline(check_pipeline(write_pipeline(tmp_path / "p.yaml", pipeline_text(raw)), registry), registry,
-                 SerialExecutor(progress=False))
-    assert calls == [("pipeline", "sums"), ("before", "sums"), ("after", "sums.nxs"), ("before", "shifted"),
-                     ("after", "shifted.nxs"), ("done", ["shifted", "sums"])]
+    path = write_pipeline(tmp_path / "p.yaml", pipeline_text(raw))
+    run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
+    assert calls == [("pipeline", "sums"), ("before", "sums"), ("after", "sums.nxs", "ran", True),
+                     ("before", "shifted"), ("after", "shifted.nxs", "ran", True), ("done", ["shifted", "sums"])]
+    calls.clear()
+    run_pipeline(check_pipeline(path, registry), registry, SerialExecutor(progress=False))
+    assert calls == [("pipeline", "sums"), ("skipped", "sums.nxs", "unchanged"),
+                     ("skipped", "shifted.nxs", "unchanged"), ("done", ["shifted", "sums"])]
 
 
 def test_file_parameters_resolve_against_the_pipeline_folder_and_count_for_resume(raw_scan, tmp_path, registry):

@@ -100,7 +100,7 @@ def test_selection_by_name_default_and_unknown_names(tmp_path):
     assert registry.get("fit", "beta").impl.name == "beta"
     with pytest.raises(PluginError, match="unknown implementation 'gamma' of step kind 'fit'; available: alpha, beta"):
         registry.get("fit", "gamma")
-    with pytest.raises(PluginError, match="unknown step kind 'nonsense'; known kinds: .*integrate"):
+    with pytest.raises(PluginError, match="unknown step kind 'nonsense'; kinds with an implementation: .*integrate"):
         registry.get("nonsense")
 
 

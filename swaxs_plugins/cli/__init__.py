@@ -12,8 +12,10 @@ is imported inside the commands, so that the Ctrl-C handler is in place within a
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
+import traceback
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +50,8 @@ class SwaxsGroup(click.Group):
                 click.echo(f"[{command}] interrupted{RESUME_HINT.get(command, '')}", err=True)
                 ctx.exit(INTERRUPTED_EXIT)
             except SwaxsError as error:
+                if (ctx.obj or {}).get("traceback"):
+                    traceback.print_exception(error.__cause__ or error, file=sys.stderr)
                 raise click.ClickException(f"[{ctx.invoked_subcommand or ''}] {error}") from error
 
 
@@ -71,11 +75,17 @@ def _report_load_errors(registry: Registry) -> None:
 @click.version_option(__version__, prog_name="swaxs")
 @click.option("--plugins-dir", "plugin_dirs", multiple=True, type=click.Path(path_type=Path),
               help="Folder of one-file plugins to load (repeatable); SWAXS_PLUGINS_PATH adds more.")
+@click.option("--traceback", "show_traceback", is_flag=True,
+              help="On an error, print the whole traceback (of a failing step: of the plugin's exception).")
+@click.option("-v", "--verbose", is_flag=True, help="Log informational messages; implies --traceback.")
 @click.pass_context
-def main(ctx: click.Context, plugin_dirs: tuple[Path, ...]) -> None:
+def main(ctx: click.Context, plugin_dirs: tuple[Path, ...], show_traceback: bool, verbose: bool) -> None:
     """Scanning SAXS/WAXS and SAXS tomography: pipelines of plugin steps, NeXus in and out."""
     ctx.ensure_object(dict)
     ctx.obj["plugin_dirs"] = plugin_dirs
+    ctx.obj["traceback"] = show_traceback or verbose
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
 @main.command()
@@ -111,13 +121,11 @@ def _plugin_rows(registry: Registry) -> list[dict[str, Any]]:
         except SwaxsError:
             default = None
         for step in registry.implementations(kind):
-            rows.append(_row(kind, step.impl.name, step.impl.version, step.source.distribution, str(step.source),
+            rows.append(_row(kind, step.impl.name, step.version, step.source.distribution, str(step.source),
                              step.impl.name == default, None, step.impl.description))
     for (kind, name), claimants in registry.conflicts.items():
-        error = "registered twice, by " + " and ".join(str(s.source) for s in claimants)
-        for step in claimants:
-            rows.append(_row(kind, name, step.impl.version, step.source.distribution, str(step.source), False, error,
-                             step.impl.description))
+        rows.append(_row(kind, name, None, None, " and ".join(str(s.source) for s in claimants), False,
+                         registry.clash_explanation(kind, name), claimants[0].impl.description))
     for failure in registry.load_errors:
         rows.append(_row(None, failure.source.name, failure.source.version, failure.source.distribution,
                          str(failure.source), False, failure.message, ""))
@@ -138,7 +146,7 @@ def describe(ctx: click.Context, kind: str, name: str | None) -> None:
     """Show a step's inputs and parameters (JSON schema with units and defaults)."""
     step = _registry(ctx).get(kind, name)
     cls = step.impl.cls
-    click.echo(json.dumps({"kind": kind, "name": step.impl.name, "version": step.impl.version,
+    click.echo(json.dumps({"kind": kind, "name": step.impl.name, "version": step.version,
                            "description": step.impl.description, "definition": cls.definition,
                            "inputs": {k: asdict(v) for k, v in cls.inputs.items()},
                            "parameters": cls.Parameters.model_json_schema()}, indent=1))

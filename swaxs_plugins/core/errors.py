@@ -29,12 +29,32 @@ class InputDataError(SwaxsError):
 
 
 class StepFailed(SwaxsError):
-    """A step raised while running; the message names the step, its kind and implementation."""
+    """A step raised while running. The message names the step, its kind and implementation, the
+    plugin's distribution and version, the exception's type, the block it raised on (where
+    ``process`` raised) and the line of the plugin's own code it came from::
 
-    def __init__(self, step_id: str, kind: str, impl: str, cause: BaseException) -> None:
+        step 'shifted' (background/offset, acme-swaxs 1.2) failed in block 3 of 8 (range(16, 24)):
+        ValueError: negative offset [at acme_swaxs/steps.py:42]
+    """
+
+    def __init__(self, step_id: str, kind: str, impl: str, cause: BaseException, *, plugin: str = "",
+                 block: str | None = None, where: str | None = None) -> None:
         self.step_id, self.kind, self.impl, self.cause = step_id, kind, impl, cause
-        super().__init__(f"step '{step_id}' ({kind}/{impl}) failed: {cause}")
+        self.plugin, self.block, self.where = plugin, block, where
+        label = f"{kind}/{impl}, {plugin}" if plugin else f"{kind}/{impl}"
+        super().__init__(f"step '{step_id}' ({label}) failed{f' in {block}' if block else ''}: "
+                         f"{type(cause).__name__}: {cause}"
+                         f"{f' [at {where}]' if where else ''}")
 
 
 class OutputError(SwaxsError):
     """An output file cannot be written where it was asked for (checked before any computation)."""
+
+
+class LayoutError(SwaxsError):
+    """A step's entry lacks what a layout it declares (``Step.produces``) asks for; found where it is written."""
+
+    def __init__(self, declared: tuple[str, ...], problems: list[str]) -> None:
+        self.problems = problems
+        lines = "; ".join(problems)
+        super().__init__(f"its output does not hold the layouts it declares (produces = {declared!r}): {lines}")

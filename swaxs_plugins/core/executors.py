@@ -5,7 +5,9 @@ so results are bit-for-bit identical whichever executor ran them. Threads suit s
 releases the GIL (compiled kernels, numpy, HDF5 reads overlapping computation) on one machine;
 Dask spreads work over processes and machines.
 
-Every executor stops promptly on Ctrl-C or a failing block: work not yet started is cancelled
+An exception a block raises reaches the caller marked with the block (:func:`mark_block`: its
+:data:`BLOCK_ATTR` says which, e.g. "block 2 of 3 (range(4, 8))"), so that the step's error names it
+whichever executor ran it. Every executor stops promptly on Ctrl-C or a failing block: work not yet started is cancelled
 (threads and Dask cannot stop a block already running, so those are waited for), and
 :func:`~swaxs_plugins.core.interrupt.check_interrupt` runs between blocks so that an interrupt a
 library swallowed still stops the run.
@@ -28,8 +30,19 @@ from swaxs_plugins.core.interrupt import check_interrupt
 POLL_SECONDS = 0.2
 """How often a wait for worker threads looks for an interrupt that a library swallowed."""
 
+BLOCK_ATTR = "swaxs_block"
+"""Attribute of an exception raised on a block: which block it was."""
+
 Block = TypeVar("Block")
 Result = TypeVar("Result")
+
+
+def mark_block(error: BaseException, index: int, blocks: Sequence[Any]) -> None:
+    """Mark ``error`` as raised on ``blocks[index]`` (once: the innermost mark wins)."""
+    if not hasattr(error, BLOCK_ATTR):
+        text = repr(blocks[index])
+        setattr(error, BLOCK_ATTR, f"block {index + 1} of {len(blocks)} "
+                                   f"({text if len(text) <= 60 else text[:57] + '...'})")
 
 
 class Executor(ABC):
@@ -65,8 +78,12 @@ class SerialExecutor(Executor):
     def map(self, func: Callable[[Block], Result], blocks: Sequence[Block], *, description: str = "") -> list[Result]:
         results = []
         with self._bar(len(blocks), description) as bar:
-            for block in blocks:
-                results.append(func(block))
+            for index, block in enumerate(blocks):
+                try:
+                    results.append(func(block))
+                except Exception as error:
+                    mark_block(error, index, blocks)
+                    raise
                 bar.update()
                 check_interrupt()
         return results
@@ -93,15 +110,15 @@ class ThreadExecutor(Executor):
                 futures = [pool.submit(func, block) for block in blocks]
                 for future in futures:
                     future.add_done_callback(lambda _: bar.update())
-                _wait_all(futures)
+                _wait_all(futures, blocks)
                 return [future.result() for future in futures]
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _wait_all(futures: Sequence[Any]) -> None:
+def _wait_all(futures: Sequence[Any], blocks: Sequence[Any]) -> None:
     """Wait until every future is done, checking for an interrupt as it goes; the first block
-    that failed raises at once (:meth:`ThreadExecutor.map` then cancels the blocks not started)."""
+    that failed raises at once, marked (:meth:`ThreadExecutor.map` then cancels the blocks not started)."""
     from concurrent.futures import FIRST_EXCEPTION, wait
 
     pending = set(futures)
@@ -109,7 +126,9 @@ def _wait_all(futures: Sequence[Any]) -> None:
         done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_EXCEPTION)
         check_interrupt()
         for future in done:
-            future.result()
+            if future.exception() is not None:
+                mark_block(future.exception(), futures.index(future), blocks)
+                future.result()
 
 
 def _call(block: Any, *, process: Callable[[Any], Any]) -> Any:
@@ -197,10 +216,18 @@ class DaskExecutor(Executor):
                     bar.update()
                     check_interrupt()
                     if future.status == "error":
-                        future.result()
+                        self._raise_marked(future, futures.index(future), blocks)
             return client.gather(futures)
         except BaseException as error:
             self._cancel(futures, interrupted=isinstance(error, KeyboardInterrupt))
+            raise
+
+    @staticmethod
+    def _raise_marked(future: Any, index: int, blocks: Sequence[Any]) -> None:
+        try:
+            future.result()
+        except Exception as error:
+            mark_block(error, index, blocks)
             raise
 
     def _cancel(self, futures: list[Any], *, interrupted: bool) -> None:

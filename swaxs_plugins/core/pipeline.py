@@ -14,6 +14,10 @@ a run that stopped (error, Ctrl-C, kill) never leaves an output that looks finis
 
 from __future__ import annotations
 
+import inspect
+import sys
+import time
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,16 +25,17 @@ from typing import Any
 
 import h5py
 
-from swaxs_plugins.core.errors import PipelineError, StepFailed, SwaxsError
-from swaxs_plugins.core.executors import Executor
+from swaxs_plugins.core.errors import LayoutError, PipelineError, StepFailed, SwaxsError
+from swaxs_plugins.core.executors import BLOCK_ATTR, Executor
 from swaxs_plugins.core.fingerprint import code_hash, step_fingerprint
 from swaxs_plugins.core.interrupt import check_interrupt
 from swaxs_plugins.core.plan import PipelineConfig, Plan, PlannedStep, file_parameters
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.core.step import StepContext, StepOutputRef, parameter_units
+from swaxs_plugins.data.layouts import layout_problems
 from swaxs_plugins.io.nexus import InputRecord, StepWriter, read_quality, text, write_master
 from swaxs_plugins.io.output import prepare_output
-from swaxs_plugins.io.raw import RawSource, content_hash
+from swaxs_plugins.io.raw import content_hash
 
 FINGERPRINT_ATTR = "swaxs_fingerprint"
 PROJECT_REFERENCE = "https://github.com/swaxs-plugins/swaxs_plugins"
@@ -62,7 +67,7 @@ def run_pipeline(plan: Plan, registry: Registry, executor: Executor, *, overwrit
         forced |= dependent_steps(plan, rerun_from)
     _prepare_outputs(plan)
     write_master(plan.output, [], None, steps_total=len(plan.steps))
-    registry.hook.swaxs_before_pipeline(pipeline=plan.config)
+    registry.notify("swaxs_before_pipeline", pipeline=plan.config)
     caches = _Caches()
     outputs: dict[str, StepOutputRef] = {}
     runs: list[StepRun] = []
@@ -76,7 +81,7 @@ def run_pipeline(plan: Plan, registry: Registry, executor: Executor, *, overwrit
         check_interrupt()
         write_master(plan.output, [(r.step_id, r.path) for r in runs], default=runs[-1].step_id,
                      steps_total=len(plan.steps))
-    registry.hook.swaxs_after_pipeline(pipeline=plan.config, outputs={r.step_id: r.path for r in runs})
+    registry.notify("swaxs_after_pipeline", pipeline=plan.config, outputs={r.step_id: r.path for r in runs})
     return runs
 
 
@@ -120,6 +125,8 @@ def _run_or_keep(plan: Plan, planned: PlannedStep, index: int, registry: Registr
     existing = _existing_fingerprint(step_file, planned.config.id)
     if existing == fingerprint and not overwrite:
         warnings, summary = read_quality(step_file, planned.config.id)
+        registry.notify("swaxs_step_skipped", step_config=planned.config, output=step_file,
+                        reason="unchanged: its file was made from the same inputs, parameters and code")
         return StepRun(planned.config.id, step_file, "unchanged", warnings, summary)
     if existing is not None and not overwrite:
         raise SwaxsError(f"step '{planned.config.id}': {step_file} was made from other inputs, parameters or "
@@ -134,21 +141,69 @@ def _run_or_keep(plan: Plan, planned: PlannedStep, index: int, registry: Registr
 def _run_step(planned: PlannedStep, context: StepContext, index: int, records: list[InputRecord],
               fingerprint: str, step_file: Path, registry: Registry) -> None:
     config, impl = planned.config, planned.registered.impl
-    registry.hook.swaxs_before_step(step_config=config, context=context)
+    registry.notify("swaxs_before_step", step_config=config, context=context)
+    began = time.perf_counter()
     try:
         with StepWriter(step_file, config.id, impl.cls.definition) as writer:
             writer.entry.attrs[FINGERPRINT_ATTR] = fingerprint
             writer.write_process(
-                program=planned.registered.program, version=impl.version, sequence_index=index + 1,
+                program=planned.registered.program, version=planned.registered.version, sequence_index=index + 1,
                 kind=impl.kind, implementation=impl.name, params=planned.params.model_dump(mode="json"),
                 units=parameter_units(impl.cls.Parameters), configuration=_configuration(planned),
                 inputs=records, reference=PROJECT_REFERENCE)
             impl.cls(planned.params).run(context, writer)
+            problems = layout_problems(writer.entry, impl.cls.produces)
+            if problems:
+                raise LayoutError(impl.cls.produces, problems)
             writer.write_quality(context.warnings, context.summary)
     except Exception as error:
-        registry.hook.swaxs_step_error(step_config=config, context=context, error=error)
-        raise StepFailed(config.id, config.kind, impl.name, error) from error
-    registry.hook.swaxs_after_step(step_config=config, context=context, output=step_file)
+        registry.notify("swaxs_step_error", step_config=config, context=context, error=error,
+                        seconds=time.perf_counter() - began)
+        raise StepFailed(config.id, config.kind, impl.name, error, plugin=f"{planned.registered.program} "
+                         f"{planned.registered.version}", block=getattr(error, BLOCK_ATTR, None),
+                         where=plugin_line(error, impl.cls)) from error
+    registry.notify("swaxs_after_step", step_config=config, context=context, output=step_file, status="ran",
+                    seconds=time.perf_counter() - began)
+
+
+def plugin_line(error: BaseException, cls: type) -> str | None:
+    """``file:line`` of the deepest frame of ``error``'s traceback in the plugin's own code (the folder of
+    the module defining ``cls``), shown from its top-level package on; None where no frame is there. A
+    traceback that came back from a Dask worker names no files ("<dynamic-code>"): its frames are matched to
+    the functions of ``cls``'s module by name and line."""
+    try:
+        root = Path(inspect.getfile(cls)).resolve().parent
+        top = Path(inspect.getfile(sys.modules[cls.__module__.split(".")[0]])).resolve()
+    except (TypeError, OSError, KeyError):
+        return None
+    shown_from = top.parent.parent         # a package's __init__.py, or a one-file plugin in its folder
+    codes = _plugin_code(cls)
+    found = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        filename = frame.filename
+        if not Path(filename).is_file():
+            filename = next((c.co_filename for c in codes.get(frame.name, ()) if _has_line(c, frame.lineno)), filename)
+        path = Path(filename).resolve()
+        if path.is_relative_to(root):
+            found = f"{path.relative_to(shown_from)}:{frame.lineno}"
+    return found
+
+
+def _plugin_code(cls: type) -> dict[str, list[Any]]:
+    """Code objects of the functions and methods of ``cls``'s module, by name."""
+    module = inspect.getmodule(cls)
+    codes: dict[str, list[Any]] = {}
+    for member in vars(module).values() if module else ():
+        functions = [m for m in vars(member).values() if inspect.isfunction(m)] if inspect.isclass(member) \
+            else [member] if inspect.isfunction(member) else []
+        for function in functions:
+            codes.setdefault(function.__code__.co_name, []).append(function.__code__)
+    return codes
+
+
+def _has_line(code: Any, line: int | None) -> bool:
+    lines = [number for _, _, number in code.co_lines() if number is not None]
+    return bool(lines) and line is not None and min(lines + [code.co_firstlineno]) <= line <= max(lines)
 
 
 def _resolve_inputs(planned: PlannedStep, config: PipelineConfig, outputs: Mapping[str, StepOutputRef],
@@ -181,7 +236,8 @@ def _hash(path: Path, cache: dict[Path, str]) -> str:
 def _configuration(planned: PlannedStep) -> dict[str, Any]:
     """The full configuration of a step, as stored in its NXnote and fingerprinted for resume."""
     impl = planned.registered.impl
-    return {"id": planned.config.id, "kind": impl.kind, "implementation": impl.name, "version": impl.version,
+    return {"id": planned.config.id, "kind": impl.kind, "implementation": impl.name,
+            "version": planned.registered.version,
             "program": planned.registered.program, "inputs": planned.config.inputs,
             "params": planned.params.model_dump(mode="json")}
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swaxs_plugins.core.errors import OutputError, PipelineError, PluginError, SwaxsError
 from swaxs_plugins.core.registry import RegisteredStep, Registry
-from swaxs_plugins.core.step import Estimate, Step
+from swaxs_plugins.core.step import Estimate, InputSpec, Step
 from swaxs_plugins.io.discover import resolve_source
 from swaxs_plugins.io.output import check_folder, check_output
 from swaxs_plugins.io.raw import LOCATION_SEPARATOR, FrameFile, RawSource, dataset_shape, frame_files, split_location
@@ -153,12 +153,12 @@ def check_pipeline(path: Path, registry: Registry, base_dir: Path | None = None)
     for name, source in config.inputs.items():
         shapes[name] = _source_shapes(name, source, problems)
     steps: list[PlannedStep] = []
-    seen_kinds: dict[str, str] = {}
+    earlier: dict[str, Producer] = {}
     for step in config.steps:
-        planned = _plan_step(step, config, registry, seen_kinds, shapes, problems, base)
-        if step.id in seen_kinds or step.id in config.inputs:
+        planned = _plan_step(step, config, registry, earlier, shapes, problems, base)
+        if step.id in earlier or step.id in config.inputs:
             problems.append(f"{_step_label(step.id, step.kind)}, field 'id': '{step.id}' is used twice")
-        seen_kinds[step.id] = step.kind
+        earlier[step.id] = Producer(step.kind, None if planned is None else planned.step_class.produces)
         if planned is not None:
             steps.append(planned)
     plan = Plan(config=config, source=Path(path), steps=steps, found=found)
@@ -230,7 +230,16 @@ def _stack_shape(frame_file: FrameFile) -> tuple[int, ...]:
     return frame_file.shape
 
 
-def _plan_step(step: StepConfig, config: PipelineConfig, registry: Registry, earlier: Mapping[str, str],
+@dataclass(frozen=True)
+class Producer:
+    """An earlier step as a later one's input sees it: its kind and the layouts it writes (None: its
+    implementation could not be resolved, a problem reported already)."""
+
+    kind: str
+    layouts: tuple[str, ...] | None
+
+
+def _plan_step(step: StepConfig, config: PipelineConfig, registry: Registry, earlier: Mapping[str, Producer],
                shapes: dict[str, Mapping[str, tuple[int, ...]]], problems: list[str], base: Path) -> PlannedStep | None:
     label = _step_label(step.id, step.kind)
     try:
@@ -257,6 +266,24 @@ def _plan_step(step: StepConfig, config: PipelineConfig, registry: Registry, ear
     return planned
 
 
+def _accepts(spec: InputSpec, producer: Producer) -> bool:
+    """Whether an input takes an earlier step: one of its layouts is written, or (for inputs that name kinds)
+    the kind is one of them; an input that names neither takes any step, and an unresolved one is not judged."""
+    if producer.layouts is None or not (spec.layouts or spec.step_kinds):
+        return True
+    return bool(set(spec.layouts) & set(producer.layouts)) or producer.kind in spec.step_kinds
+
+
+def _layout_text(layouts: tuple[str, ...] | None) -> str:
+    return f"the layouts {', '.join(layouts)}" if layouts else "no declared layout"
+
+
+def _wanted_text(spec: InputSpec) -> str:
+    wanted = [f"a step writing the layout {' or '.join(spec.layouts)}"] if spec.layouts else []
+    wanted += [f"a {' or '.join(spec.step_kinds)} step"] if spec.step_kinds else []
+    return " or ".join(wanted)
+
+
 def _resolve_file_parameters(params: Any, base: Path, label: str, problems: list[str]) -> Any:
     """Path-typed parameters (mask files, PONI files) resolve against the pipeline's folder and must exist."""
     updates = {}
@@ -275,7 +302,7 @@ def file_parameters(params: Any) -> dict[str, Path]:
     return {name: split_location(str(value))[0] for name, value in params if isinstance(value, Path)}
 
 
-def _check_inputs(step: StepConfig, step_class: type[Step], config: PipelineConfig, earlier: Mapping[str, str],
+def _check_inputs(step: StepConfig, step_class: type[Step], config: PipelineConfig, earlier: Mapping[str, Producer],
                   problems: list[str]) -> None:
     label = _step_label(step.id, step.kind)
     for name, spec in step_class.inputs.items():
@@ -292,9 +319,10 @@ def _check_inputs(step: StepConfig, step_class: type[Step], config: PipelineConf
         elif reference in earlier:
             if spec.source == "raw":
                 problems.append(f"{where}: '{reference}' is a step, but this input needs a raw input")
-            elif spec.step_kinds and earlier[reference] not in spec.step_kinds:
-                problems.append(f"{where}: step '{reference}' is a {earlier[reference]} step; "
-                                f"expected {' or '.join(spec.step_kinds)}")
+            elif not _accepts(spec, earlier[reference]):
+                producer = earlier[reference]
+                problems.append(f"{where}: step '{reference}' ({producer.kind}) writes "
+                                f"{_layout_text(producer.layouts)}; this input takes {_wanted_text(spec)}")
         else:
             problems.append(f"{where}: '{reference}' is neither an input of the pipeline nor an earlier step")
 

@@ -3,14 +3,19 @@
 Plugins come from the entry-point group ``swaxs_plugins`` of every installed distribution (the
 built-in steps are declared the same way, in ``entrypoints.cfg``) and from one-file plugins in
 directories (``--plugins-dir`` or ``SWAXS_PLUGINS_PATH``). A plugin that fails to load never stops
-the others: its error is kept in :attr:`Registry.load_errors` and shown by ``swaxs plugins``.
+the others: its error is kept in :attr:`Registry.load_errors` and shown by ``swaxs plugins``; so is a
+plugin function named like a hook that is none (a misspelling). Two plugins claiming the same
+(kind, name) make that implementation unusable, and never promote another one to the kind's default.
+Lifecycle hooks are called through :meth:`Registry.notify`, which turns a raising hook into a warning.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import importlib.metadata as metadata
 import importlib.util
+import logging
 import os
 import sys
 import traceback
@@ -24,7 +29,7 @@ import pluggy
 
 from swaxs_plugins.core import hookspecs
 from swaxs_plugins.core.errors import PluginError
-from swaxs_plugins.core.hookspecs import PROJECT, StepImpl
+from swaxs_plugins.core.hookspecs import HOOK_PREFIX, PROJECT, StepImpl
 from swaxs_plugins.core.step import Step
 
 BUILTIN_DISTRIBUTION = "swaxs-plugins"
@@ -32,6 +37,7 @@ ENTRY_POINT_GROUP = PROJECT
 DISABLE_AUTOLOAD_ENV = "SWAXS_DISABLE_PLUGIN_AUTOLOAD"
 PLUGINS_PATH_ENV = "SWAXS_PLUGINS_PATH"
 LOCAL_PLUGIN_PREFIX = "swaxs_local_plugin_"
+LOG = logging.getLogger("swaxs_plugins")
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,16 @@ class RegisteredStep:
         """The name written as ``program`` in NeXus: the distribution, or the plugin's own name."""
         return self.source.distribution or self.source.name
 
+    @property
+    def version(self) -> str:
+        """The implementation's version: as registered, else its distribution's, else "unversioned"."""
+        return self.impl.version or self.source.version or "unversioned"
+
+    @property
+    def label(self) -> str:
+        """``kind/name`` and where it came from, for messages."""
+        return f"{self.impl.kind}/{self.impl.name} ({self.program} {self.version})"
+
 
 @dataclass(frozen=True)
 class LoadError:
@@ -78,6 +94,7 @@ class Registry:
     """All step implementations found, by (kind, name), with load errors and conflicts kept."""
 
     manager: pluggy.PluginManager
+    sources: dict[str, PluginSource] = field(default_factory=dict)
     steps: dict[tuple[str, str], RegisteredStep] = field(default_factory=dict)
     conflicts: dict[tuple[str, str], list[RegisteredStep]] = field(default_factory=dict)
     load_errors: list[LoadError] = field(default_factory=list)
@@ -112,14 +129,32 @@ class Registry:
 
     def register(self, plugin: Any, source: PluginSource) -> None:
         """Register a loaded plugin object and collect its step implementations."""
+        name = f"{source.name} ({source.origin})"
         try:
-            self.manager.register(plugin, name=f"{source.name} ({source.origin})")
+            _check_hook_names(plugin)
+            self.manager.register(plugin, name=name)
             records = _collect(plugin)
         except Exception as error:  # noqa: BLE001 - a broken plugin must not stop the others
+            if self.manager.is_registered(plugin):
+                self.manager.unregister(plugin)
             self.load_errors.append(LoadError(source, _describe(error)))
             return
+        self.sources[name] = source
         for record in records:
             self._add(RegisteredStep(record, source))
+
+    def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call lifecycle hook ``hook_name`` on every plugin; one that raises is logged as a warning
+        naming the plugin and where it raised, and the others are still called: a logging or catalogue
+        plugin must never stop the processing."""
+        for implementation in getattr(self.manager.hook, hook_name).get_hookimpls():
+            try:
+                implementation.function(*(kwargs[name] for name in implementation.argnames))
+            except Exception as error:  # noqa: BLE001 - see the docstring
+                source = self.sources.get(implementation.plugin_name)
+                LOG.warning("plugin '%s' (%s): hook %s raised %s; the run goes on",
+                            source.name if source else implementation.plugin_name, source or "", hook_name,
+                            _describe(error))
 
     @property
     def hook(self) -> Any:
@@ -142,22 +177,28 @@ class Registry:
         kind's only implementation is its default.
         """
         impls = self.implementations(kind)
-        if not impls:
+        clashing = [claimants for (k, _), claimants in self.conflicts.items() if k == kind]
+        if not impls and not clashing:
             raise PluginError(self._unknown_kind_message(kind))
-        claims = [s for s in impls if s.impl.default]
+        candidates = impls + [claimant for claimants in clashing for claimant in claimants]
+        claims = [s for s in candidates if s.impl.default]
         third_party = [s for s in claims if not s.source.builtin]
-        chosen = third_party or claims or (impls if len(impls) == 1 else [])
-        if len(chosen) != 1:
-            names = ", ".join(f"'{s.impl.name}' ({s.source})" for s in (chosen or impls))
-            raise PluginError(f"step kind '{kind}' has no single default implementation among {names}; "
+        names = {s.impl.name for s in candidates}
+        chosen = third_party or claims or (candidates if len(names) == 1 else [])
+        chosen_names = sorted({s.impl.name for s in chosen})
+        if len(chosen_names) != 1:
+            listed = ", ".join(f"'{s.impl.name}' ({s.source})" for s in (chosen or candidates))
+            raise PluginError(f"step kind '{kind}' has no single default implementation among {listed}; "
                               "name one with 'impl' in the pipeline")
-        return chosen[0].impl.name
+        if (kind, chosen_names[0]) in self.conflicts:
+            raise PluginError(f"the default implementation of step kind '{kind}', "
+                              f"{self._clash_message(kind, chosen_names[0])}")
+        return chosen_names[0]
 
     def get(self, kind: str, name: str | None = None) -> RegisteredStep:
         """The implementation ``name`` of ``kind`` (its default when ``name`` is None)."""
         if (kind, name) in self.conflicts:
-            sources = " and ".join(str(s.source) for s in self.conflicts[(kind, name)])
-            raise PluginError(f"step '{kind}/{name}' is registered twice, by {sources}")
+            raise PluginError(f"step {self._clash_message(kind, name)}")
         if name is None:
             name = self.default_name(kind)
         if (kind, name) in self.steps:
@@ -167,8 +208,18 @@ class Registry:
         available = ", ".join(s.impl.name for s in self.implementations(kind))
         raise PluginError(f"unknown implementation '{name}' of step kind '{kind}'; available: {available}")
 
+    def clash_explanation(self, kind: str, name: str) -> str:
+        """Why a clashing (kind, name) is not used, and what to do, in one sentence."""
+        sources = " and ".join(str(s.source) for s in self.conflicts[(kind, name)])
+        return (f"is registered twice, by {sources}; neither is used and no other implementation takes its "
+                "place: uninstall one, or rename one of them (a pipeline then names it with 'impl')")
+
+    def _clash_message(self, kind: str, name: str) -> str:
+        return f"'{kind}/{name}' {self.clash_explanation(kind, name)}"
+
     def _unknown_kind_message(self, kind: str) -> str:
-        return f"unknown step kind '{kind}'; known kinds: {', '.join(self.kinds()) or 'none'}"
+        usable = sorted({k for k, _ in self.steps})
+        return f"unknown step kind '{kind}'; kinds with an implementation: {', '.join(usable) or 'none'}"
 
     def _load(self, source: PluginSource, loader: Any) -> None:
         try:
@@ -200,6 +251,15 @@ def _collect(plugin: Any) -> list[StepImpl]:
         if not (isinstance(record.cls, type) and issubclass(record.cls, Step)):
             raise TypeError(f"step '{record.kind}/{record.name}': cls {record.cls!r} is not a Step subclass")
     return records
+
+
+def _check_hook_names(plugin: Any) -> None:
+    """A plugin function named ``swaxs_...`` that is no hook is a misspelling: refuse the plugin."""
+    known = {name for name in dir(hookspecs) if name.startswith(HOOK_PREFIX)}
+    for name in dir(plugin):
+        if name.startswith(HOOK_PREFIX) and name not in known and inspect.isroutine(getattr(plugin, name)):
+            raise TypeError(f"function '{name}' is named like a hook but there is no such hook (a misspelling?); "
+                            f"the hooks are {', '.join(sorted(known))}")
 
 
 def _entry_point_source(entry_point: metadata.EntryPoint) -> PluginSource:

@@ -48,12 +48,18 @@ def parameter_units(model: type[StepParameters]) -> dict[str, str]:
 @dataclass(frozen=True)
 class InputSpec:
     """An input a step needs: a raw source (``raw``), an earlier step's output (``step``), or either
-    (``any``: the step gets a :class:`~swaxs_plugins.io.raw.RawSource` or a :class:`StepOutputRef`)."""
+    (``any``: the step gets a :class:`~swaxs_plugins.io.raw.RawSource` or a :class:`StepOutputRef`).
+
+    ``layouts`` names the layouts (:mod:`swaxs_plugins.data.layouts`) the input takes: any earlier step
+    that writes one of them fits, whatever its kind. ``step_kinds`` takes steps by kind instead (or as
+    well); an input naming neither takes any step.
+    """
 
     description: str
     source: str = "step"
     step_kinds: tuple[str, ...] = ()
     required: bool = True
+    layouts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,14 +118,16 @@ class Step:
     """Base class of every step implementation.
 
     Subclasses set ``Parameters`` (a :class:`StepParameters` model), ``inputs`` (name →
-    :class:`InputSpec`), ``definition`` (the NeXus application definition their entry follows)
-    and implement ``setup``/``blocks``/``process``/``finalize``. ``process`` must be pure, picklable
+    :class:`InputSpec`), ``definition`` (the NeXus application definition their entry follows),
+    ``produces`` (the layouts of :mod:`swaxs_plugins.data.layouts` their entry holds: checked after
+    ``finalize``, and what lets later steps take it) and implement ``setup``/``blocks``/``process``/``finalize``. ``process`` must be pure, picklable
     with the step, and thread-safe: executors may run it in threads, other processes or machines.
     """
 
     Parameters: ClassVar[type[StepParameters]] = StepParameters
     inputs: ClassVar[Mapping[str, InputSpec]] = {}
     definition: ClassVar[str] = "NXswaxs_step"
+    produces: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: StepParameters) -> None:
         self.params = params

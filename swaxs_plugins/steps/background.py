@@ -19,11 +19,10 @@ from swaxs_plugins import __version__
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 from swaxs_plugins.core.step import InputSpec, Step, StepContext, StepParameters, parameter
+from swaxs_plugins.data.curves import Curves, check_same_normalisation, read_curves, write_curves
+from swaxs_plugins.data.masks import read_masks
 from swaxs_plugins.io.nexus import StepWriter
-from swaxs_plugins.steps.curves import Curves, check_same_normalisation, read_curves, write_curves
-from swaxs_plugins.steps.mask import read_masks
 
-CURVE_KINDS = ("transmission", "background", "integrate")
 
 
 class BackgroundParameters(StepParameters):
@@ -71,12 +70,13 @@ class SubtractBackground(Step):
 
     Parameters = BackgroundParameters
     inputs = {
-        "curves": InputSpec("transmission-corrected curves", step_kinds=CURVE_KINDS),
-        "masks": InputSpec("a mask step holding 'mask'", step_kinds=("mask",), required=False),
-        "other": InputSpec("curves of another scan file, averaged over all its points", step_kinds=CURVE_KINDS,
+        "curves": InputSpec("transmission-corrected curves", layouts=("curves",)),
+        "masks": InputSpec("a mask step holding 'mask'", layouts=("masks",), required=False),
+        "other": InputSpec("curves of another scan file, averaged over all its points", layouts=("curves",),
                            required=False),
     }
     definition = "NXswaxs_maps"
+    produces = ("curves",)
     params: BackgroundParameters
 
     def setup(self, context: StepContext) -> None:

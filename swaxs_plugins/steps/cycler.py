@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from swaxs_plugins.core.errors import InputDataError
-from swaxs_plugins.steps.curves import parse_time
+from swaxs_plugins.data.curves import parse_time
 
 MPT_COLUMNS = {"time": ("time/s",), "voltage": ("Ewe/V", "Ecell/V"), "current": ("<I>/mA", "I/mA")}
 

@@ -29,12 +29,12 @@ from swaxs_plugins import __version__
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 from swaxs_plugins.core.step import InputSpec, Step, StepContext, StepParameters, parameter
+from swaxs_plugins.data.curves import Curves, copy_scans, covers, read_curves, region_mean, scan_timestamps
+from swaxs_plugins.data.masks import read_masks
 from swaxs_plugins.io.nexus import Axis, StepWriter, set_nx_class, write_nxdata
 from swaxs_plugins.rules import distance_to
 from swaxs_plugins.steps import difference_plots as plots
-from swaxs_plugins.steps.curves import Curves, copy_scans, covers, read_curves, region_mean, scan_timestamps
 from swaxs_plugins.steps.cycler import read_cycler_log
-from swaxs_plugins.steps.mask import read_masks
 
 REGIONS = {"particle_surface": (0.0045, 0.007), "micropores": (0.12, 0.4), "c002": (1.2, 1.9),
            "pseudo_metal": (2.1, 2.3), "plating": (2.05, 2.1)}
@@ -132,10 +132,10 @@ class RegionDifference(Step):
     Parameters = DifferenceParameters
     inputs = {
         "saxs": InputSpec("curves of one detector (transmission, background or integrate step)",
-                          step_kinds=("integrate", "transmission", "background"), required=False),
-        "waxs": InputSpec("curves of another detector", step_kinds=("integrate", "transmission", "background"),
+                          layouts=("curves",), required=False),
+        "waxs": InputSpec("curves of another detector", layouts=("curves",),
                           required=False),
-        "masks": InputSpec("a mask step holding the mask named by 'mask'", step_kinds=("mask",)),
+        "masks": InputSpec("a mask step holding the mask named by 'mask'", layouts=("masks",)),
     }
     definition = "NXswaxs_maps"
     params: DifferenceParameters

@@ -17,11 +17,10 @@ An empty mask is an error naming it, unless ``allow_empty``.
 
 from __future__ import annotations
 
-import h5py
 import numpy as np
 
 from swaxs_plugins import __version__
-from swaxs_plugins.core.errors import InputDataError, SwaxsError
+from swaxs_plugins.core.errors import SwaxsError
 from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 from swaxs_plugins.core.step import (
     InputSpec,
@@ -31,9 +30,11 @@ from swaxs_plugins.core.step import (
     StepParameters,
     parameter,
 )
-from swaxs_plugins.io.nexus import Axis, StepWriter, read_signal, set_nx_class, write_nxdata
+from swaxs_plugins.data.curves import covers, map_axes, read_curves, region_mean, where
+from swaxs_plugins.data.maps import read_map
+from swaxs_plugins.data.masks import write_masks
+from swaxs_plugins.io.nexus import Axis, StepWriter
 from swaxs_plugins.rules import RuleContext, evaluate_rule
-from swaxs_plugins.steps.curves import covers, map_axes, read_curves, region_mean, where
 
 
 class MaskParameters(StepParameters):
@@ -50,14 +51,16 @@ class RuleMask(Step):
 
     Parameters = MaskParameters
     inputs = {
-        "transmission": InputSpec("a transmission step (for T)", step_kinds=("transmission",), required=False),
+        "transmission": InputSpec("a transmission map (a transmission step), for T", layouts=("transmission",), required=False),
         "saxs": InputSpec("curves of one detector (integrate, transmission or background step)",
-                          step_kinds=("integrate", "transmission", "background"), required=False),
-        "waxs": InputSpec("curves of another detector", step_kinds=("integrate", "transmission", "background"),
+                          layouts=("curves",), required=False),
+        "waxs": InputSpec("curves of another detector", layouts=("curves",),
                           required=False),
-        "fit": InputSpec("a step with per-point maps, e.g. fitted parameters, for fit('path')", required=False),
+        "fit": InputSpec("a step with per-point maps, e.g. fitted parameters, for fit('path')", layouts=("maps",),
+                         required=False),
     }
     definition = "NXswaxs_maps"
+    produces = ("masks",)
     params: MaskParameters
 
     def setup(self, context: StepContext) -> None:
@@ -93,7 +96,7 @@ class RuleMask(Step):
 
     def _transmission(self) -> np.ndarray:
         ref = self._required("transmission")
-        return self._scan(_read_map(ref, "transmission/T"), where(ref, "transmission/T"))
+        return self._scan(read_map(ref, "transmission/T"), where(ref, "transmission/T"))
 
     def _intensity(self, q_min: float, q_max: float) -> np.ndarray:
         source = next((c for c in self.curves if covers(c, (q_min, q_max))), None)
@@ -105,46 +108,14 @@ class RuleMask(Step):
 
     def _fit(self, path: str) -> np.ndarray:
         ref = self._required("fit")
-        return self._scan(_read_map(ref, path), where(ref, path))
+        return self._scan(read_map(ref, path), where(ref, path))
 
     def finalize(self, results: list, writer: StepWriter) -> None:
         """One NXdata per mask under ``masks`` (the first is the entry's default plot)."""
-        group = set_nx_class(writer.entry.create_group("masks"), "NXcollection")
         shape = next(iter(self.masks.values())).shape
         axes = map_axes(self.curves[0])[1:] if self.curves else \
             [Axis(name, np.arange(size), "", f"{name} (scan point index)") for name, size in zip("yx", shape)]
-        for name, mask in self.masks.items():
-            data = write_nxdata(group, name, mask.astype(np.uint8), axes, signal_name="mask", long_name=name,
-                                units="", interpretation="image")
-            data.attrs["rule"] = self.params.masks[name]
-            data.attrs["scan"] = self.params.scan
-        first = next(iter(self.masks))
-        writer.entry["mask"] = group[first]  # a hard link: the entry's default plot
-        writer.entry.attrs["default"] = "mask"
-        group.attrs["default"] = first
-
-
-def _read_map(ref: StepOutputRef, path: str) -> np.ndarray:
-    with h5py.File(ref.path, "r") as handle:
-        node = handle.get(f"{ref.entry}/{path}")
-        if isinstance(node, h5py.Group) and "signal" in node.attrs:
-            data = read_signal(node)
-        elif isinstance(node, h5py.Dataset):
-            data = read_signal(node.parent, node.name.rsplit("/", 1)[1])
-        else:
-            data = None
-        if data is None or data.ndim not in (2, 3):
-            raise InputDataError(f"{where(ref, path)}: no map [scan, y, x] or [y, x] there")
-        return data.astype(np.float64)
-
-
-def read_masks(ref: StepOutputRef) -> dict[str, np.ndarray]:
-    """Every mask [y, x] (bool) a mask step wrote, by name (a series' [point] as [1, point])."""
-    with h5py.File(ref.path, "r") as handle:
-        group = handle.get(f"{ref.entry}/masks")
-        if group is None:
-            raise InputDataError(f"{where(ref, 'masks')}: no masks; expected the output of a mask step")
-        return {name: read_signal(group[name], "mask").astype(bool) for name in group}
+        write_masks(writer.entry, self.masks, axes, self.params.masks, self.params.scan)
 
 
 @hookimpl

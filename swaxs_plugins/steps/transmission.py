@@ -18,9 +18,9 @@ from swaxs_plugins import __version__
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 from swaxs_plugins.core.step import InputSpec, Step, StepContext, StepOutputRef, StepParameters, parameter
+from swaxs_plugins.data.curves import map_axes, per_point, read_curves, where, write_curves
 from swaxs_plugins.io.nexus import StepWriter
 from swaxs_plugins.io.raw import RawSource, per_frame_values, read_dataset
-from swaxs_plugins.steps.curves import map_axes, per_point, read_curves, where, write_curves
 
 LOG = logging.getLogger(__name__)
 
@@ -87,11 +87,12 @@ class DiodeTransmission(Step):
     Parameters = TransmissionParameters
     inputs = {
         "curves": InputSpec("integrated curves I[scan, y, x, q] with per-point 'monitor' and 'diode' (integrate "
-                            "step)", source="step", step_kinds=("integrate",)),
+                            "step)", source="step", layouts=("curves",)),
         "empty": InputSpec("empty-beam (air) scan(s) with 'monitor' and 'diode' datasets", source="raw",
                            required=False),
     }
     definition = "NXswaxs_maps"
+    produces = ("curves", "transmission")
     params: TransmissionParameters
 
     def setup(self, context: StepContext) -> None:

@@ -44,6 +44,7 @@ class ConsistencyAlign(Step):
                                  "angles (integrate, transmission, background), or a projections layout", source="any"),
     }
     definition = "NXswaxs_alignment"
+    produces = ("projections",)
     params: AlignParameters
 
     def setup(self, context: StepContext) -> None:

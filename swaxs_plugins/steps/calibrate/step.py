@@ -112,6 +112,7 @@ class PyFAICalibrate(Step):
     inputs: ClassVar[Mapping[str, InputSpec]] = {
         "image": InputSpec("calibrant frames; the first frame of the first file is used", source="raw")}
     definition: ClassVar[str] = "NXswaxs_calibration"
+    produces: ClassVar[tuple[str, ...]] = ("geometry",)
 
     def estimate(self, input_shapes: Mapping[str, Mapping[str, tuple[int, ...]]]) -> Estimate:
         frames = input_shapes.get("image", {}).get("frames")

@@ -9,12 +9,12 @@ import numpy as np
 
 from swaxs_plugins.core.errors import InputDataError
 from swaxs_plugins.core.step import StepOutputRef
+from swaxs_plugins.data.curves import map_axes
+from swaxs_plugins.data.curves import read_curves as read_curve_layout
+from swaxs_plugins.data.curves import where
+from swaxs_plugins.data.masks import read_masks
 from swaxs_plugins.io.nexus import Axis, text
-from swaxs_plugins.steps.curves import map_axes
-from swaxs_plugins.steps.curves import read_curves as read_curve_layout
-from swaxs_plugins.steps.curves import where
 from swaxs_plugins.steps.fit.parameters import Q_UNITS
-from swaxs_plugins.steps.mask import read_masks
 
 
 def read_curves(ref: StepOutputRef, q_range: tuple[float, float]

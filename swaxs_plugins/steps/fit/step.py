@@ -48,11 +48,13 @@ class LmfitFit(Step):
 
     Parameters = FitParameters
     inputs = {
-        "curves": InputSpec("curves layout: <entry>/maps/curves I[scan, y, x, q] with I_errors, q in 1/angstrom"),
-        "mask": InputSpec("region: <entry>/masks/<name> bool [scan, y, x] or [y, x]", step_kinds=("mask",),
+        "curves": InputSpec("curves layout: <entry>/maps/curves I[scan, y, x, q] with I_errors, q in 1/angstrom",
+                            layouts=("curves",)),
+        "mask": InputSpec("region: <entry>/masks/<name> bool [scan, y, x] or [y, x]", layouts=("masks",),
                           required=False),
     }
     definition = "NXswaxs_fit"
+    produces = ("maps",)
     params: FitParameters
 
     def setup(self, context: StepContext) -> None:

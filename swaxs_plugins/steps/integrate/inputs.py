@@ -21,7 +21,7 @@ from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.step import StepOutputRef
-from swaxs_plugins.io.nexus import text as nexus_text
+from swaxs_plugins.data.geometry import read_poni
 from swaxs_plugins.io.raw import (FrameFile, RawSource, frame_files, is_hdf5, per_frame_values, read_dataset,
                                  split_location)
 from swaxs_plugins.io.scan_geometry import Raster, ScanMap, scan_map
@@ -66,13 +66,7 @@ def load_geometry(poni: Path | None = None, geometry: StepOutputRef | None = Non
             raise InputDataError(f"{poni}: PONI file not found (parameter 'poni')")
         return _config(Path(poni).read_text(errors="replace"), f"{poni} (parameter 'poni')", orientation)
     assert geometry is not None
-    try:
-        with h5py.File(geometry.path, "r") as handle:
-            text = handle[geometry.entry]["poni"][()]
-    except (OSError, KeyError) as error:
-        raise InputDataError(f"{geometry.path}: no PONI at '{geometry.entry}/poni' (input 'geometry', step "
-                             f"'{geometry.step_id}')") from error
-    return _config(nexus_text(text), f"{geometry.path}::{geometry.entry}/poni (input 'geometry')", orientation)
+    return _config(read_poni(geometry), f"{geometry.path}::{geometry.entry}/poni (input 'geometry')", orientation)
 
 
 def _config(text: str, where: str, orientation: int | None) -> dict[str, Any]:

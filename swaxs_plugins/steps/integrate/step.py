@@ -149,9 +149,10 @@ class PyFAIIntegrate(Step):
     inputs = {
         "scans": InputSpec("raw frames: one file per scan of equal shape, [points, rows, cols]", source="raw"),
         "geometry": InputSpec("the geometry (PONI) from a calibrate step; or give the parameter 'poni'",
-                              source="step", step_kinds=("calibrate",), required=False),
+                              source="step", layouts=("geometry",), required=False),
     }
     definition = "NXazint1d"
+    produces = ("curves",)
     params: IntegrateParameters
 
     def __init__(self, params: StepParameters) -> None:

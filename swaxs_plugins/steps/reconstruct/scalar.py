@@ -64,6 +64,7 @@ class ScalarReconstruction(Step):
     inputs = {"projections": InputSpec("projections: a raw segmented-projections file per sample, or a step that "
                                        "wrote projections (align) or curves with angles", source="any")}
     definition = "NXswaxs_volumes"
+    produces = ("volumes",)
     engine_class: ClassVar[type[Engine]] = SlicesEngine
     params: ReconstructParameters
 

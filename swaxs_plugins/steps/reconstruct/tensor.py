@@ -66,6 +66,7 @@ class TensorReconstruction(Step):
                                      "then stay as measured, not interpolated)", step_kinds=("align",),
                                      required=False)}
     definition = "NXswaxs_tensor_volumes"
+    produces = ("volumes",)
     params: TensorParameters
 
     def setup(self, context: StepContext) -> None:

@@ -100,7 +100,7 @@ class VolumeHistograms(Step):
     """Volume masks, mean filter and intensity histograms of every sample (module docstring)."""
 
     Parameters = VolumeParameters
-    inputs = {"volumes": InputSpec("a reconstruct step's volumes (every sample)", step_kinds=("reconstruct",))}
+    inputs = {"volumes": InputSpec("a reconstruct step's volumes (every sample)", layouts=("volumes",))}
     definition = "NXswaxs_histograms"
     params: VolumeParameters
 
