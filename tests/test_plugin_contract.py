@@ -116,7 +116,7 @@ def test_a_clash_with_a_builtin_never_reroutes_the_default(tmp_path):
         registry.get("background")
     message = str(error.value)
     assert message.startswith("the default implementation of step kind 'background', 'background/subtract' is "
-                              "registered twice, by entry point background = swaxs_plugins.steps.background from "
+                              "registered twice, by entry point background = swaxs_plugins.steps.catalogue:background from "
                               "swaxs-plugins ")
     assert f"file {clash}" in message and "neither is used and no other implementation takes its place" in message
     listing = CliRunner().invoke(main, ["--plugins-dir", str(TEST_PLUGINS), "--plugins-dir",

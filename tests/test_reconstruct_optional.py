@@ -1,9 +1,10 @@
-"""reconstruct on optional libraries: astra-toolbox and tomopy registered exactly where they import; astra
+"""reconstruct on optional libraries: astra-toolbox, tomopy and mumott registered exactly where installed; astra
 on the analytic disc where it is installed; the tomopy engine's geometry probe on stand-ins for tomopy
 whose conventions differ from ours (tomopy itself is conda-only and not installable here)."""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import types
 from pathlib import Path
@@ -13,27 +14,23 @@ import pytest
 from test_reconstruct import DENSITY, chords, distance_map, reconstruct, write_projections
 
 from swaxs_plugins.core.errors import InputDataError
-from swaxs_plugins.steps.reconstruct import optional_implementations, swaxs_register_steps
+from swaxs_plugins.steps import catalogue
 from swaxs_plugins.steps.reconstruct.engines import SlicesEngine
 from swaxs_plugins.tomo import slices
 
 
-def importable(name: str) -> bool:
-    try:
-        __import__(name)
-    except ImportError:
-        return False
-    return True
+def installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
 
 
-def test_optional_engines_are_registered_exactly_where_they_import() -> None:
-    optional, unavailable = optional_implementations()
-    expected = [name for name in ("astra", "tomopy", "mumott") if importable(name)]
+def test_optional_engines_are_registered_exactly_where_installed() -> None:
+    optional, unavailable = catalogue.optional_reconstructions()
+    expected = [name for name in ("astra", "tomopy", "mumott") if installed(name)]
     assert [impl.name for impl in optional] == expected
     missing = [name for name in ("astra", "tomopy", "mumott") if name not in expected]
     assert [reason.split(" ")[0] for reason in unavailable] == missing
     for reason in unavailable:
-        assert "not importable here" in reason and reason in swaxs_register_steps()[0].description
+        assert "not installed here" in reason and reason in catalogue.reconstruct.swaxs_register_steps()[0].description
 
 
 def assert_disc_density(tmp_path: Path, cls: type, width: int = 24, radius: float = 8.0) -> None:

@@ -2,7 +2,7 @@
 
 This module holds the group and the pipeline commands (plugins, describe, check, run, validate, view,
 demo); :mod:`.simulate` the simulations, :mod:`.instrument` integrate, calibrate and geometry; :mod:`.init`
-the starter pipeline.
+the starter pipeline; :mod:`.authoring` new-plugin and plugins verify.
 
 Every command ends in one of three ways: its result and exit 0; one clear message naming the file,
 step or field and exit 1 (a :class:`SwaxsError`); or, on Ctrl-C, one line and exit 130. The library
@@ -88,11 +88,14 @@ def main(ctx: click.Context, plugin_dirs: tuple[Path, ...], show_traceback: bool
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool) -> None:
-    """List step implementations, defaults, conflicts and plugins that failed to load."""
+    """List step implementations, defaults, conflicts and plugins that failed to load (no step module is
+    imported); 'swaxs plugins verify' checks them."""
+    if ctx.invoked_subcommand is not None:
+        return
     registry = _registry(ctx)
     rows = _plugin_rows(registry)
     if as_json:
@@ -145,7 +148,7 @@ def _row(kind: str | None, name: str, version: str | None, distribution: str | N
 def describe(ctx: click.Context, kind: str, name: str | None) -> None:
     """Show a step's inputs and parameters (JSON schema with units and defaults)."""
     step = _registry(ctx).get(kind, name)
-    cls = step.impl.cls
+    cls = step.step_class
     click.echo(json.dumps({"kind": kind, "name": step.impl.name, "version": step.version,
                            "description": step.impl.description, "definition": cls.definition,
                            "inputs": {k: asdict(v) for k, v in cls.inputs.items()},
@@ -265,12 +268,14 @@ def demo(ctx: click.Context, outdir: Path, seed: int, executor: str, workers: in
 
 def _register_commands() -> None:
     """The simulation and instrument commands live in modules of their own (:mod:`.simulate`, :mod:`.instrument`)."""
+    from swaxs_plugins.cli.authoring import new_plugin, verify
     from swaxs_plugins.cli.init import init
     from swaxs_plugins.cli.instrument import calibrate, geometry, integrate_command
     from swaxs_plugins.cli.simulate import simulate
 
-    for command in (init, simulate, integrate_command, calibrate, geometry):
+    for command in (init, simulate, integrate_command, calibrate, geometry, new_plugin):
         main.add_command(command)
+    plugins.add_command(verify)
 
 
 _register_commands()

@@ -47,12 +47,14 @@ class StepImpl:
 
     ``default=True`` asks to be the implementation a pipeline gets when it names none;
     the built-in plugins claim that for their kinds. ``version`` defaults to the version of the
-    distribution that registers it (what ``pip`` installed), so it is not typed twice.
+    distribution that registers it (what ``pip`` installed), so it is not typed twice. ``cls`` is the
+    class, or ``"module:Class"``: then listing and describing plugins imports nothing of the step
+    until a pipeline selects it (the built-ins do so, ``swaxs_plugins/steps/catalogue.py``).
     """
 
     kind: str
     name: str
-    cls: type[Step]
+    cls: type[Step] | str
     version: str | None = None
     description: str = ""
     default: bool = False

@@ -121,7 +121,7 @@ def _run_or_keep(plan: Plan, planned: PlannedStep, index: int, registry: Registr
     inputs, records = _resolve_inputs(planned, plan.config, outputs, caches.files)
     fingerprint = step_fingerprint(_configuration(planned), file_parameters(planned.params),
                                    {r.name: r.content_hash for r in records},
-                                   code_hash(planned.registered.impl.cls, caches.code))
+                                   code_hash(planned.step_class, caches.code))
     existing = _existing_fingerprint(step_file, planned.config.id)
     if existing == fingerprint and not overwrite:
         warnings, summary = read_quality(step_file, planned.config.id)
@@ -140,28 +140,28 @@ def _run_or_keep(plan: Plan, planned: PlannedStep, index: int, registry: Registr
 
 def _run_step(planned: PlannedStep, context: StepContext, index: int, records: list[InputRecord],
               fingerprint: str, step_file: Path, registry: Registry) -> None:
-    config, impl = planned.config, planned.registered.impl
+    config, impl, cls = planned.config, planned.registered.impl, planned.step_class
     registry.notify("swaxs_before_step", step_config=config, context=context)
     began = time.perf_counter()
     try:
-        with StepWriter(step_file, config.id, impl.cls.definition) as writer:
+        with StepWriter(step_file, config.id, cls.definition) as writer:
             writer.entry.attrs[FINGERPRINT_ATTR] = fingerprint
             writer.write_process(
                 program=planned.registered.program, version=planned.registered.version, sequence_index=index + 1,
                 kind=impl.kind, implementation=impl.name, params=planned.params.model_dump(mode="json"),
-                units=parameter_units(impl.cls.Parameters), configuration=_configuration(planned),
+                units=parameter_units(cls.Parameters), configuration=_configuration(planned),
                 inputs=records, reference=PROJECT_REFERENCE)
-            impl.cls(planned.params).run(context, writer)
-            problems = layout_problems(writer.entry, impl.cls.produces)
+            cls(planned.params).run(context, writer)
+            problems = layout_problems(writer.entry, cls.produces)
             if problems:
-                raise LayoutError(impl.cls.produces, problems)
+                raise LayoutError(cls.produces, problems)
             writer.write_quality(context.warnings, context.summary)
     except Exception as error:
         registry.notify("swaxs_step_error", step_config=config, context=context, error=error,
                         seconds=time.perf_counter() - began)
         raise StepFailed(config.id, config.kind, impl.name, error, plugin=f"{planned.registered.program} "
                          f"{planned.registered.version}", block=getattr(error, BLOCK_ATTR, None),
-                         where=plugin_line(error, impl.cls)) from error
+                         where=plugin_line(error, cls)) from error
     registry.notify("swaxs_after_step", step_config=config, context=context, output=step_file, status="ran",
                     seconds=time.perf_counter() - began)
 

@@ -61,7 +61,7 @@ class PlannedStep:
 
     @property
     def step_class(self) -> type[Step]:
-        return self.registered.impl.cls
+        return self.registered.step_class
 
 
 @dataclass
@@ -244,10 +244,10 @@ def _plan_step(step: StepConfig, config: PipelineConfig, registry: Registry, ear
     label = _step_label(step.id, step.kind)
     try:
         registered = registry.get(step.kind, step.impl)
+        step_class = registered.step_class
     except PluginError as error:
         problems.append(f"{label}, field '{'impl' if step.impl and step.kind in registry.kinds() else 'kind'}': {error}")
         return None
-    step_class = registered.impl.cls
     _check_inputs(step, step_class, config, earlier, problems)
     try:
         params = step_class.Parameters.model_validate(step.params)
@@ -312,7 +312,8 @@ def _check_inputs(step: StepConfig, step_class: type[Step], config: PipelineConf
         spec = step_class.inputs.get(name)
         where = f"{label}, field 'inputs.{name}'"
         if spec is None:
-            problems.append(f"{where}: this step takes no input '{name}'; it takes {', '.join(step_class.inputs) or 'none'}")
+            taken = ", ".join(step_class.inputs) or "none"
+            problems.append(f"{where}: this step takes no input '{name}'; it takes {taken}")
         elif reference in config.inputs:
             if spec.source == "step":
                 problems.append(f"{where}: '{reference}' is a raw input, but this input needs an earlier step's output")

@@ -12,11 +12,12 @@ Lifecycle hooks are called through :meth:`Registry.notify`, which turns a raisin
 from __future__ import annotations
 
 import hashlib
-import inspect
 import importlib.metadata as metadata
 import importlib.util
+import inspect
 import logging
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterable, Sequence
@@ -38,6 +39,7 @@ DISABLE_AUTOLOAD_ENV = "SWAXS_DISABLE_PLUGIN_AUTOLOAD"
 PLUGINS_PATH_ENV = "SWAXS_PLUGINS_PATH"
 LOCAL_PLUGIN_PREFIX = "swaxs_local_plugin_"
 LOG = logging.getLogger("swaxs_plugins")
+CLASS_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,22 @@ class RegisteredStep:
     def program(self) -> str:
         """The name written as ``program`` in NeXus: the distribution, or the plugin's own name."""
         return self.source.distribution or self.source.name
+
+    @property
+    def step_class(self) -> type[Step]:
+        """The implementation's class, imported here where it was registered as ``"module:Class"`` (so that
+        listing plugins imports no step module); an error names the step and its plugin where it cannot be."""
+        cls = self.impl.cls
+        if isinstance(cls, str):
+            module, _, name = cls.partition(":")
+            try:
+                cls = getattr(importlib.import_module(module), name)
+            except Exception as error:  # noqa: BLE001 - any import failure of a plugin is the plugin's
+                raise PluginError(f"step {self.label} from {self.source}: cannot import its class '{self.impl.cls}' "
+                                  f"({_describe(error)})") from error
+        if not (isinstance(cls, type) and issubclass(cls, Step)):
+            raise PluginError(f"step {self.label} from {self.source}: {self.impl.cls!r} is not a Step subclass")
+        return cls
 
     @property
     def version(self) -> str:
@@ -248,7 +266,10 @@ def _collect(plugin: Any) -> list[StepImpl]:
     for record in records:
         if not isinstance(record, StepImpl):
             raise TypeError(f"swaxs_register_steps returned {record!r}, expected StepImpl records")
-        if not (isinstance(record.cls, type) and issubclass(record.cls, Step)):
+        if isinstance(record.cls, str):
+            if not CLASS_PATH.fullmatch(record.cls):
+                raise TypeError(f"step '{record.kind}/{record.name}': cls {record.cls!r} is not 'module:Class'")
+        elif not (isinstance(record.cls, type) and issubclass(record.cls, Step)):
             raise TypeError(f"step '{record.kind}/{record.name}': cls {record.cls!r} is not a Step subclass")
     return records
 

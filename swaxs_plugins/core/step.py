@@ -120,17 +120,24 @@ class Step:
     Subclasses set ``Parameters`` (a :class:`StepParameters` model), ``inputs`` (name →
     :class:`InputSpec`), ``definition`` (the NeXus application definition their entry follows),
     ``produces`` (the layouts of :mod:`swaxs_plugins.data.layouts` their entry holds: checked after
-    ``finalize``, and what lets later steps take it) and implement ``setup``/``blocks``/``process``/``finalize``. ``process`` must be pure, picklable
-    with the step, and thread-safe: executors may run it in threads, other processes or machines.
+    ``finalize``, and what lets later steps take it) and implement ``setup``/``blocks``/``process``/
+    ``finalize``. ``process`` must be pure, picklable with the step (less its ``setup_only``
+    attributes), and thread-safe: executors may run it in threads, other processes or machines.
     """
 
     Parameters: ClassVar[type[StepParameters]] = StepParameters
     inputs: ClassVar[Mapping[str, InputSpec]] = {}
     definition: ClassVar[str] = "NXswaxs_step"
     produces: ClassVar[tuple[str, ...]] = ()
+    setup_only: ClassVar[tuple[str, ...]] = ()
+    """Attributes that stay in the main process: left out when the step (with ``process``) is pickled for
+    a worker. What ``process`` needs travels in its blocks instead (lean workers)."""
 
     def __init__(self, params: StepParameters) -> None:
         self.params = params
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: value for name, value in self.__dict__.items() if name not in self.setup_only}
 
     def setup(self, context: StepContext) -> None:
         """Prepare once: read geometry, masks and shapes from the inputs."""

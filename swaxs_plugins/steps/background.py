@@ -15,9 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from swaxs_plugins import __version__
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
-from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 from swaxs_plugins.core.step import InputSpec, Step, StepContext, StepParameters, parameter
 from swaxs_plugins.data.curves import Curves, check_same_normalisation, read_curves, write_curves
 from swaxs_plugins.data.masks import read_masks
@@ -148,11 +146,3 @@ class SubtractBackground(Step):
         writer.nxdata("background", np.ascontiguousarray(self.background), [scan_axis, q_axis],
                       long_name="background I_b/T_b", units=self.curves.units,
                       errors=np.ascontiguousarray(self.background_error), interpretation="spectrum", default=True)
-
-
-@hookimpl
-def swaxs_register_steps() -> list[StepImpl]:
-    """Register ``background/subtract``, the default implementation of its kind."""
-    return [StepImpl(kind="background", name="subtract", cls=SubtractBackground, version=__version__,
-                     description="I_s/T_s - I_b/T_b with the background from a map region, another scan or a curve",
-                     default=True)]

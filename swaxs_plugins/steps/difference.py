@@ -25,9 +25,7 @@ from typing import Literal
 import h5py
 import numpy as np
 
-from swaxs_plugins import __version__
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
-from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 from swaxs_plugins.core.step import InputSpec, Step, StepContext, StepParameters, parameter
 from swaxs_plugins.data.curves import Curves, copy_scans, covers, read_curves, region_mean, scan_timestamps
 from swaxs_plugins.data.masks import read_masks
@@ -261,11 +259,3 @@ class RegionDifference(Step):
                               auxiliary={n: series[:, i] for i, n in enumerate(names[1:], 1)}, default=True)
         for i, name in enumerate(names[1:], 1):
             group[f"{name}_errors"] = bars[:, i]
-
-
-@hookimpl
-def swaxs_register_steps() -> list[StepImpl]:
-    """Register ``difference/regions``, the default implementation of its kind."""
-    return [StepImpl(kind="difference", name="regions", cls=RegionDifference, version=__version__,
-                     description="q-region maps, D = (I - I_ref)/I_ref in a mask, time series, onsets, cycler log",
-                     default=True)]

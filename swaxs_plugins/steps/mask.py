@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from swaxs_plugins import __version__
 from swaxs_plugins.core.errors import SwaxsError
-from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 from swaxs_plugins.core.step import (
     InputSpec,
     Step,
@@ -116,11 +114,3 @@ class RuleMask(Step):
         axes = map_axes(self.curves[0])[1:] if self.curves else \
             [Axis(name, np.arange(size), "", f"{name} (scan point index)") for name, size in zip("yx", shape)]
         write_masks(writer.entry, self.masks, axes, self.params.masks, self.params.scan)
-
-
-@hookimpl
-def swaxs_register_steps() -> list[StepImpl]:
-    """Register ``mask/rules``, the default implementation of its kind."""
-    return [StepImpl(kind="mask", name="rules", cls=RuleMask, version=__version__,
-                     description="map masks from rules (T, q-range intensity, fitted maps; and/or/not; morphology)",
-                     default=True)]

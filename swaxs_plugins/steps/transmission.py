@@ -14,9 +14,7 @@ from dataclasses import dataclass, replace
 import h5py
 import numpy as np
 
-from swaxs_plugins import __version__
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
-from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 from swaxs_plugins.core.step import InputSpec, Step, StepContext, StepOutputRef, StepParameters, parameter
 from swaxs_plugins.data.curves import map_axes, per_point, read_curves, where, write_curves
 from swaxs_plugins.io.nexus import StepWriter
@@ -176,11 +174,3 @@ def _raw_ratio(source: RawSource) -> Ratio:
         raise InputDataError(f"input 'empty' ({', '.join(map(str, source.files))}): '{source.diode}' or "
                              f"'{source.monitor}' is zero, negative or NaN at {int(bad.sum())} of {bad.size} points")
     return ratio
-
-
-@hookimpl
-def swaxs_register_steps() -> list[StepImpl]:
-    """Register ``transmission/diode``, the default implementation of its kind."""
-    return [StepImpl(kind="transmission", name="diode", cls=DiodeTransmission, version=__version__,
-                     description="T = (diode/I0) / (diode/I0 of an empty beam, a map region or a value); curves / T",
-                     default=True)]

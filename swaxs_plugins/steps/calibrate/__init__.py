@@ -15,8 +15,6 @@ One module per stage of the method (:mod:`.recipe` runs them in order):
 
 from __future__ import annotations
 
-from swaxs_plugins import __version__
-from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 
 from .frame import check_calibrant, invalid_pixels, make_detector, read_image, wavelength_angstrom
 from .gate import NoRingsFound, PoorCalibration, Quality, QualityLimits
@@ -28,11 +26,3 @@ from .step import CalibrateParameters, PyFAICalibrate, calibrate_with
 __all__ = ["CalibrateParameters", "CalibrationResult", "NoRingsFound", "PoorCalibration", "PyFAICalibrate", "Quality",
            "QualityLimits", "beam_center_and_direct_distance", "calibrate_frame", "calibrate_with", "check_calibrant",
            "geometry_from_beam_center", "invalid_pixels", "make_detector", "read_image", "wavelength_angstrom"]
-
-
-@hookimpl
-def swaxs_register_steps() -> list[StepImpl]:
-    """Register ``calibrate/pyfai``, the default implementation of its kind."""
-    return [StepImpl(kind="calibrate", name="pyfai", cls=PyFAICalibrate, version=__version__,
-                     description="geometry (PONI) from a calibrant frame: a global search for centre and distance, "
-                                 "pyFAI's picking and refinement, sub-pixel rings and a quality gate", default=True)]

@@ -13,20 +13,9 @@ One module per part (the equations open :mod:`.step`):
 
 from __future__ import annotations
 
-from swaxs_plugins import __version__
-from swaxs_plugins.core.hookspecs import StepImpl, hookimpl
 
 from .inputs import load_geometry, make_integrator, read_mask, static_mask
 from .step import IntegrateParameters, PyFAIIntegrate, integrate_file, integrate_frames, report_invalid_pixels
 
 __all__ = ["IntegrateParameters", "PyFAIIntegrate", "integrate_file", "integrate_frames", "load_geometry",
            "make_integrator", "read_mask", "report_invalid_pixels", "static_mask"]
-
-
-@hookimpl
-def swaxs_register_steps() -> list[StepImpl]:
-    """Register ``integrate/pyfai``, the default implementation of its kind."""
-    return [StepImpl(kind="integrate", name="pyfai", cls=PyFAIIntegrate, version=__version__,
-                     description="Azimuthal integration with pyFAI to I(q) and I(chi, q) segments, "
-                                 "Poisson errors, NXazint1d/NXazint2d",
-                     default=True)]
