@@ -7,8 +7,10 @@ one not built in):
 - **parameters**: a ``StepParameters`` model whose JSON schema builds and whose every field has a
   description (``swaxs describe`` shows them); whether its defaults alone validate;
 - **layouts**: the layouts it produces and its inputs take are known (:mod:`swaxs_plugins.data.layouts`);
-- **run** (where the defaults validate and :mod:`swaxs_plugins.testing` can make every required input: a
-  raw scan, or a file of a layout it takes): it runs serially, its output holds its layouts, and
+- **run** (where its parameters validate, its defaults or those given, and :mod:`swaxs_plugins.testing` can
+  make every required input: a raw scan, or a file of a layout it takes): it runs serially and its output
+  holds its layouts (a step that refuses the test inputs with a :class:`SwaxsError`, a message for the user,
+  is skipped with it: that is no contract violation; any other exception fails), and
 - **picklable**: ``process`` after ``setup`` pickles (what an executor ships to a worker) within
   :data:`PICKLE_LIMIT_BYTES`;
 - **executors**: threads (and Dask, with ``dask=True``) give output identical to serial, dataset by dataset;
@@ -27,7 +29,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from swaxs_plugins.core.errors import PluginError
+from swaxs_plugins.core.errors import PluginError, SwaxsError
 from swaxs_plugins.core.executors import SerialExecutor
 from swaxs_plugins.core.registry import RegisteredStep, Registry
 from swaxs_plugins.core.step import Step, StepContext, StepParameters
@@ -64,12 +66,12 @@ def selected(registry: Registry, name: str | None) -> list[RegisteredStep]:
     return chosen
 
 
-def verify(steps: Iterable[RegisteredStep], *, dask: bool = False) -> list[Check]:
-    """Every check of every step (module docstring)."""
-    return [check for step in steps for check in verify_step(step, dask=dask)]
+def verify(steps: Iterable[RegisteredStep], *, dask: bool = False, params: dict[str, Any] | None = None) -> list[Check]:
+    """Every check of every step (module docstring); ``params`` for the runs (default: the step's defaults)."""
+    return [check for step in steps for check in verify_step(step, dask=dask, params=params)]
 
 
-def verify_step(step: RegisteredStep, *, dask: bool = False) -> list[Check]:
+def verify_step(step: RegisteredStep, *, dask: bool = False, params: dict[str, Any] | None = None) -> list[Check]:
     label = f"{step.impl.kind}/{step.impl.name}"
     try:
         cls = step.step_class
@@ -81,7 +83,7 @@ def verify_step(step: RegisteredStep, *, dask: bool = False) -> list[Check]:
     if any(c.status == "FAIL" for c in checks):
         return checks
     with tempfile.TemporaryDirectory(prefix="swaxs_verify_") as folder:
-        checks += _runs(label, cls, Path(folder), dask)
+        checks += _runs(label, cls, Path(folder), dask, dict(params or {}))
     return checks
 
 
@@ -107,29 +109,32 @@ def _layouts(label: str, cls: type[Step]) -> Check:
     return Check(label, "layouts", "PASS", f"produces {', '.join(cls.produces) or 'no declared layout'}")
 
 
-def _runs(label: str, cls: type[Step], folder: Path, dask: bool) -> list[Check]:
+def _runs(label: str, cls: type[Step], folder: Path, dask: bool, given: dict[str, Any]) -> list[Check]:
     try:
-        params = cls.Parameters()
-    except Exception:  # noqa: BLE001 - a model with required fields
-        return [Check(label, "run", "SKIP", "its parameters have no defaults for every field")]
+        params = cls.Parameters.model_validate(given)
+    except Exception as error:  # noqa: BLE001 - a model with required fields
+        what = "the parameters given do not validate" if given else "its parameters have no defaults for every field"
+        return [Check(label, "run", "SKIP", f"{what} (--params): {str(error).splitlines()[0]}")]
     inputs, missing = _inputs(cls, Inputs(folder))
     if missing:
         return [Check(label, "run", "SKIP", f"cannot make the input(s) {', '.join(missing)} (no layout the helpers "
                                             f"write: {', '.join(WRITERS)}, or raw)")]
     try:
-        serial = run_step(cls, {}, inputs, workdir=folder / "serial", step_id="verify", check_layouts=False)
-    except Exception as error:  # noqa: BLE001 - any failure is the plugin's
+        serial = run_step(cls, given, inputs, workdir=folder / "serial", step_id="verify", check_layouts=False)
+    except SwaxsError as error:
+        return [Check(label, "run", "SKIP", f"refuses the test inputs, saying: {error} (give --params)")]
+    except Exception as error:  # noqa: BLE001 - any other failure is the plugin's
         return [Check(label, "run", "FAIL", f"{type(error).__name__}: {error}")]
     checks = [Check(label, "run", "FAIL" if serial.problems else "PASS",
                     "; ".join(serial.problems) or f"output holds {', '.join(cls.produces) or 'its entry'}")]
     checks.append(_pickled(label, cls, params, inputs, folder))
     executors = ["threads"] + (["dask"] if dask else [])
     for name in executors:
-        other = run_step(cls, {}, inputs, workdir=folder / name, step_id="verify", executor=name, check_layouts=False)
+        other = run_step(cls, given, inputs, workdir=folder / name, step_id="verify", executor=name, check_layouts=False)
         differences = compare(serial.ref.path, other.ref.path)
         checks.append(Check(label, f"{name}=serial", "FAIL" if differences else "PASS",
                             "; ".join(differences[:3]) or "identical, dataset by dataset"))
-    again = run_step(cls, {}, inputs, workdir=folder / "again", step_id="verify", check_layouts=False)
+    again = run_step(cls, given, inputs, workdir=folder / "again", step_id="verify", check_layouts=False)
     differences = compare(serial.ref.path, again.ref.path)
     checks.append(Check(label, "deterministic", "FAIL" if differences else "PASS",
                         "; ".join(differences[:3]) or "a second run is identical"))

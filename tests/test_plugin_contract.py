@@ -140,3 +140,25 @@ def test_a_step_without_a_version_takes_its_distributions():
     registry.register(Plugin(), PluginSource("acme", "entry point acme = acme_swaxs", "acme-swaxs", "2.1.0"))
     assert registry.get("fit", "acme").version == "2.1.0"
     assert registry.get("fit", "acme").label == "fit/acme (acme-swaxs 2.1.0)"
+
+
+def test_a_worker_gets_the_fit_steps_blocks_not_its_curves(tmp_path):
+    """Lean workers: the fit step's process pickles without the map's curves (setup_only); each block
+    carries its own curves, and the blocks together hold each region curve once."""
+    import pickle
+
+    import numpy as np
+
+    from swaxs_plugins.core.step import StepContext
+    from swaxs_plugins.steps.fit.step import LmfitFit
+    from swaxs_plugins.testing import Q, write_curves_file
+
+    intensity = np.broadcast_to((1.0 + Q[None, None, None, :] ** -2), (2, 40, 50, Q.size)).copy()
+    curves = write_curves_file(tmp_path / "curves.nxs", intensity)
+    step = LmfitFit(LmfitFit.Parameters(model="saxs_power_law", q_range=(0.05, 0.35)))
+    step.setup(StepContext("fit", "fit", "lmfit", {"curves": curves}, SerialExecutor(False), tmp_path, False))
+    shipped = len(pickle.dumps(step.process))
+    assert step.values.nbytes == 2 * 40 * 50 * Q.size * 8 and shipped < step.values.nbytes / 20
+    blocks = step.blocks()
+    assert sum(len(block.values) for block in blocks) == 2 * 40 * 50
+    np.testing.assert_array_equal(blocks[0].values, step.values[0].reshape(-1, Q.size)[:len(blocks[0].values)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -24,8 +25,10 @@ def new_plugin(name: str, kind: str, folder: Path) -> None:
 @click.command()
 @click.argument("name", required=False)
 @click.option("--dask", is_flag=True, help="Also compare a run on a local Dask cluster with the serial one (slow).")
+@click.option("--params", "params_json", default=None, metavar="JSON",
+              help='Parameters for the runs, e.g. \'{"q_range": [0.1, 0.3]}\' (default: the step\'s defaults).')
 @click.pass_context
-def verify(ctx: click.Context, name: str | None, dask: bool) -> None:
+def verify(ctx: click.Context, name: str | None, dask: bool, params_json: str | None) -> None:
     """Run the contract checks on NAME (kind/name, plugin or distribution; default: every third-party step):
     imports, documented parameters, known layouts, a run on test inputs, pickling, executors, determinism."""
     from swaxs_plugins.cli import _registry
@@ -40,10 +43,25 @@ def verify(ctx: click.Context, name: str | None, dask: bool) -> None:
     if not steps and not broken:
         click.echo("no third-party step implementation is installed; name one (e.g. integrate/pyfai) to check it")
         return
-    checks = run_checks(steps, dask=dask)
+    checks = run_checks(steps, dask=dask, params=_params(params_json))
     for check in checks:
         click.echo(str(check))
     failed = [c for c in checks if c.status == "FAIL"]
     click.echo(f"{len(checks) - len(failed)} of {len(checks)} checks passed or skipped")
     if failed or broken:
         sys.exit(1)
+
+
+def _params(text: str | None) -> dict:
+    """The --params JSON object; a clear error where it is not one."""
+    if text is None:
+        return {}
+    from swaxs_plugins.core.errors import SwaxsError
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SwaxsError(f"plugins verify, option --params: not JSON ({error})") from error
+    if not isinstance(value, dict):
+        raise SwaxsError("plugins verify, option --params: give a JSON object of parameter names and values")
+    return value

@@ -24,6 +24,7 @@ figures, and d002 (WAXS) or α (SAXS) series.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,19 @@ from swaxs_plugins.steps.fit.outputs import write_fit_entry
 from swaxs_plugins.steps.fit.parameters import DEFAULT_Q_RANGE, FitParameters
 from swaxs_plugins.steps.fit.solver import FAILED_STATUSES, FitStatus, LMOptions, LMResult, solve, weights_from_errors
 
-Block = tuple[int, int, int]
+@dataclass(frozen=True)
+class PixelBlock:
+    """The region curves [first, stop) of one scan with their errors: all that ``process`` needs travels with
+    the block, so that a worker gets one block's curves, not the step's whole map (``setup_only``)."""
+
+    scan: int
+    first: int
+    stop: int
+    values: np.ndarray
+    errors: np.ndarray
+
+    def __repr__(self) -> str:
+        return f"scan {self.scan}, region curves {self.first}-{self.stop}"
 
 
 class LmfitFit(Step):
@@ -55,6 +68,7 @@ class LmfitFit(Step):
     }
     definition = "NXswaxs_fit"
     produces = ("maps",)
+    setup_only = ("values", "errors", "region", "region_pixels", "averaged_values", "averaged_errors")
     params: FitParameters
 
     def setup(self, context: StepContext) -> None:
@@ -120,19 +134,25 @@ class LmfitFit(Step):
             return solve_lmfit(self.model, start, values, weights, lower, upper, vary, options)
         return solve(self.model, start, values, weights, lower, upper, vary, options, self.model.amplitude_index)
 
-    def blocks(self) -> Sequence[Block]:
+    def block_ranges(self) -> list[tuple[int, int, int]]:
         """(scan, first, stop) ranges of each scan's region pixels."""
         return [(scan, r.start, r.stop) for scan, pixels in enumerate(self.region_pixels)
                 for r in chunk_ranges(pixels.size, self.params.block_curves)]
 
-    def process(self, block: Block) -> LMResult:
-        """Fit the region pixels [first, stop) of one scan."""
-        scan, first, stop = block
-        pixels = self.region_pixels[scan][first:stop]
+    def blocks(self) -> Sequence[PixelBlock]:
+        """The region curves of every range, with their errors."""
         n_points = self.values.shape[-1]
-        values, weights = weights_from_errors(self.values[scan].reshape(-1, n_points)[pixels],
-                                              self.errors[scan].reshape(-1, n_points)[pixels])
-        begin = initial_values(self.model, np.repeat(self.pixel_start[scan][np.newaxis], pixels.size, axis=0),
+        blocks = []
+        for scan, first, stop in self.block_ranges():
+            pixels = self.region_pixels[scan][first:stop]
+            blocks.append(PixelBlock(scan, first, stop, self.values[scan].reshape(-1, n_points)[pixels],
+                                     self.errors[scan].reshape(-1, n_points)[pixels]))
+        return blocks
+
+    def process(self, block: PixelBlock) -> LMResult:
+        """Fit the region curves of one block, from its scan's averaged fit."""
+        values, weights = weights_from_errors(block.values, block.errors)
+        begin = initial_values(self.model, np.repeat(self.pixel_start[block.scan][np.newaxis], len(values), axis=0),
                                values, weights)
         return self.fit(begin, values, weights, np.broadcast_to(self.pixel_vary, begin.shape))
 
@@ -156,7 +176,7 @@ class LmfitFit(Step):
                 "stderr": np.full((n_scans, ny * nx, n_params), np.nan),
                 "redchi": np.full((n_scans, ny * nx), np.nan),
                 "status": np.full((n_scans, ny * nx), FitStatus.NOT_EVALUATED, dtype=np.int8)}
-        for (scan, first, stop), result in zip(self.blocks(), results):
+        for (scan, first, stop), result in zip(self.block_ranges(), results):
             pixels = self.region_pixels[scan][first:stop]
             for key, value in maps.items():
                 value[scan, pixels] = getattr(result, key)
