@@ -93,7 +93,8 @@ class {cls}(Step):
     def finalize(self, results: list[tuple[np.ndarray, np.ndarray]], writer: StepWriter) -> None:
         intensity = np.stack([r[0] for r in results])
         errors = np.stack([r[1] for r in results])
-        write_curves(writer.entry, self.curves.with_values(intensity, errors), long_name="scaled intensity")
+        write_curves(writer.entry, self.curves.with_values(intensity, errors), long_name="scaled intensity",
+                     default=True)
 '''
 
 TEST = '''"""{kind}/{name} on the test inputs of swaxs_plugins.testing (curves I = x index + 1, errors 0.1)."""

@@ -1,6 +1,6 @@
 """Layouts, not kinds, connect steps: a new kind writing curves feeds the built-in mask step, a step
-that writes a wrong layout fails in its own step naming the plugin, and an input refuses a step that
-writes none of the layouts it takes."""
+that writes a wrong layout or breaks its application definition fails in its own step naming the plugin,
+and an input refuses a step that writes none of the layouts it takes."""
 
 from __future__ import annotations
 
@@ -57,6 +57,18 @@ def test_a_step_writing_a_wrong_layout_fails_in_its_own_step_naming_the_plugin(t
         "layouts it declares (produces = ('curves',)): layout 'curves': maps/curves/I_errors: missing or not of "
         "the signal's shape (1, 4, 5, 16)")
     assert not plan.step_file("ramp").exists() and not plan.step_file("bright").exists()
+
+
+def test_a_step_whose_entry_breaks_its_definition_fails_and_leaves_no_file(tmp_path, registry):
+    path = write_pipeline(tmp_path / "p.yaml", PIPELINE.format(impl=", impl: misdefined"))
+    plan = check_pipeline(path, registry)
+    with pytest.raises(StepFailed) as error:
+        run_pipeline(plan, registry, SerialExecutor(progress=False))
+    assert str(error.value).startswith(
+        "step 'ramp' (synthetic/misdefined, new_kind unversioned) failed: DefinitionError: its output does not follow "
+        "its application definition NXswaxs_fit: Field: /ramp/model: This required field is not in the NeXus file; ")
+    assert str(error.value).endswith("(the file is not kept)")
+    assert not plan.step_file("ramp").exists()
 
 
 def test_an_input_refuses_a_step_writing_none_of_its_layouts(raw_scan, tmp_path, registry):

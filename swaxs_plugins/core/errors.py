@@ -58,3 +58,13 @@ class LayoutError(SwaxsError):
         self.problems = problems
         lines = "; ".join(problems)
         super().__init__(f"its output does not hold the layouts it declares (produces = {declared!r}): {lines}")
+
+
+class DefinitionError(SwaxsError):
+    """A step's entry does not follow the application definition it declares (``Step.definition``)."""
+
+    def __init__(self, definition: str, messages: list[str]) -> None:
+        self.messages = messages
+        shown = "; ".join(messages[:3]) + (f"; and {len(messages) - 3} more" if len(messages) > 3 else "")
+        super().__init__(f"its output does not follow its application definition {definition}: {shown} "
+                         "(the file is not kept)")

@@ -25,7 +25,7 @@ from typing import Any
 
 import h5py
 
-from swaxs_plugins.core.errors import LayoutError, PipelineError, StepFailed, SwaxsError
+from swaxs_plugins.core.errors import DefinitionError, LayoutError, PipelineError, StepFailed, SwaxsError
 from swaxs_plugins.core.executors import BLOCK_ATTR, Executor
 from swaxs_plugins.core.fingerprint import code_hash, step_fingerprint
 from swaxs_plugins.core.interrupt import check_interrupt
@@ -35,6 +35,7 @@ from swaxs_plugins.core.step import StepContext, StepOutputRef, parameter_units
 from swaxs_plugins.data.layouts import layout_problems
 from swaxs_plugins.io.nexus import InputRecord, StepWriter, read_quality, text, write_master
 from swaxs_plugins.io.output import prepare_output
+from swaxs_plugins.io.validation import validate_step_entry
 from swaxs_plugins.io.raw import content_hash
 
 FINGERPRINT_ATTR = "swaxs_fingerprint"
@@ -156,6 +157,7 @@ def _run_step(planned: PlannedStep, context: StepContext, index: int, records: l
             if problems:
                 raise LayoutError(cls.produces, problems)
             writer.write_quality(context.warnings, context.summary)
+        _check_definition(step_file, config.id, cls.definition)
     except Exception as error:
         registry.notify("swaxs_step_error", step_config=config, context=context, error=error,
                         seconds=time.perf_counter() - began)
@@ -164,6 +166,15 @@ def _run_step(planned: PlannedStep, context: StepContext, index: int, records: l
                          where=plugin_line(error, cls)) from error
     registry.notify("swaxs_after_step", step_config=config, context=context, output=step_file, status="ran",
                     seconds=time.perf_counter() - began)
+
+
+def _check_definition(step_file: Path, entry: str, definition: str) -> None:
+    """The written entry against the application definition its step declares (where the project or
+    nexusformat has it); a file that fails is removed, so that no wrong result looks complete."""
+    report = validate_step_entry(step_file, entry, definition)
+    if report is not None and not report.ok:
+        step_file.unlink()
+        raise DefinitionError(definition, report.messages or [f"{report.errors} errors"])
 
 
 def plugin_line(error: BaseException, cls: type) -> str | None:

@@ -17,7 +17,7 @@ Example (a step that takes ``InputSpec("curves", layouts=("curves",))`` and writ
     from swaxs_plugins.data.curves import read_curves, write_curves
     curves = read_curves(context.inputs["curves"])          # Curves: intensity, errors [scan, y, x, q], axes
     smoothed = curves.with_values(curves.intensity * 0.5, curves.errors * 0.5)
-    write_curves(writer.entry, smoothed, long_name="halved intensity")     # and declare produces = ("curves",)
+    write_curves(writer.entry, smoothed, long_name="halved intensity", default=True)  # produces = ("curves",)
 """
 
 from __future__ import annotations
@@ -92,8 +92,10 @@ def read_curves(ref: StepOutputRef) -> Curves:
                       *(None if flag is None else bool(flag) for flag in flags))
 
 
-def write_curves(entry: h5py.Group, curves: Curves, long_name: str) -> h5py.Group:
-    """Write ``maps/curves`` (and copy ``scans`` from the source step) in the layout later steps read."""
+def write_curves(entry: h5py.Group, curves: Curves, long_name: str, *, default: bool = False) -> h5py.Group:
+    """Write ``maps/curves`` (and copy ``scans`` from the source step) in the layout later steps read;
+    ``default``: also the entry's default plot (``<entry>/curves``, a hard link), for a step that writes no
+    other NXdata in its entry (the NXswaxs_step definition asks for one)."""
     maps = set_nx_class(entry.require_group("maps"), "NXcollection")
     shape = curves.intensity.shape
     group = write_nxdata(maps, "curves", curves.intensity.astype(np.float32), list(curves.axes),
@@ -105,6 +107,9 @@ def write_curves(entry: h5py.Group, curves: Curves, long_name: str) -> h5py.Grou
         if getattr(curves, name) is not None:
             group.attrs[name] = np.bool_(getattr(curves, name))
     maps.attrs["default"] = "curves"
+    if default:
+        entry["curves"] = group
+        entry.attrs["default"] = "curves"
     copy_scans(curves.source, entry)
     return group
 

@@ -82,6 +82,18 @@ def validate_file(path: Path) -> list[ValidationReport]:
     return reports
 
 
+def validate_step_entry(path: Path, entry: str, definition: str) -> ValidationReport | None:
+    """The validator's verdict on the entry a step just wrote, against its declared definition; None where
+    that definition is neither the project's nor one nexusformat ships (a plugin's own: not checked)."""
+    with tempfile.TemporaryDirectory(prefix="swaxs-nxdl-") as folder:
+        definitions = combined_definitions(Path(folder))
+        if not any(definitions.glob(f"**/{definition}.nxdl.xml")):
+            return None
+        report = ValidationReport(Path(path), entry, definition)
+        _run_validator(report, Path(path), f"/{entry}", definition, definitions)
+        return report
+
+
 def _incomplete_run(path: Path, state: RunState) -> ValidationReport:
     message = (f"incomplete run: {state.completed} of {state.total} steps completed (the run failed or was "
                "interrupted); run the pipeline again to finish it")

@@ -2,7 +2,8 @@
 
 ``synthetic/ramp`` writes curves whose answer a test knows (I = x index + 1 at every q); a built-in
 step that takes the curves layout must accept it although its kind is new. ``synthetic/broken``
-declares the curves layout but writes no errors: it must fail in its own step.
+declares the curves layout but writes no errors, ``synthetic/misdefined`` declares an application
+definition its entry does not follow: both must fail in their own step.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class Ramp(Step):
         maps = set_nx_class(writer.entry.create_group("maps"), "NXcollection")
         write_nxdata(maps, "curves", intensity, axes, long_name="intensity", units="arbitrary units",
                      errors=np.full(intensity.shape, 0.1) if self.with_errors else None)
+        writer.entry["curves"] = maps["curves"]          # the entry's default plot (NXswaxs_step asks for an NXdata)
+        writer.entry.attrs["default"] = "curves"
         scans = set_nx_class(writer.entry.create_group("scans"), "NXcollection")
         scans["scan_shape"] = np.array([ny, nx])
 
@@ -46,7 +49,14 @@ class Broken(Ramp):
     with_errors = False
 
 
+class Misdefined(Ramp):
+    """Declares the fit definition but writes curves only."""
+
+    definition = "NXswaxs_fit"
+
+
 @hookimpl
 def swaxs_register_steps():
     return [StepImpl("synthetic", "ramp", Ramp, description="known curves (tests)", default=True),
-            StepImpl("synthetic", "broken", Broken, description="a wrong curves layout (tests)")]
+            StepImpl("synthetic", "broken", Broken, description="a wrong curves layout (tests)"),
+            StepImpl("synthetic", "misdefined", Misdefined, description="not its definition (tests)")]
