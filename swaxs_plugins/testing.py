@@ -10,8 +10,8 @@ Use it as a pytest plugin (``pytest_plugins = ["swaxs_plugins.testing"]`` in you
 
 or without pytest: the ``write_*`` functions make the same files, :func:`run_step` runs a step class or a
 registered ``kind/name``. A run goes through setup → blocks → process (on the executor asked for) →
-finalize, writes the step's NeXus file atomically, and checks it against the layouts the step declares,
-exactly as ``swaxs run`` does, without a pipeline file.
+finalize, writes the step's NeXus file atomically with its NXprocess, and checks it against the layouts and
+the application definition the step declares, as ``swaxs run`` does, without a pipeline file.
 """
 
 from __future__ import annotations
@@ -24,14 +24,15 @@ from typing import Any
 import h5py
 import numpy as np
 
-from swaxs_plugins.core.errors import LayoutError
+from swaxs_plugins.core.errors import DefinitionError, LayoutError
 from swaxs_plugins.core.executors import make_executor
 from swaxs_plugins.core.registry import Registry
-from swaxs_plugins.core.step import Step, StepContext, StepOutputRef
+from swaxs_plugins.core.step import Step, StepContext, StepOutputRef, parameter_units
 from swaxs_plugins.data.layouts import layout_problems
 from swaxs_plugins.data.masks import write_masks
 from swaxs_plugins.io.nexus import Axis, StepWriter, set_nx_class, write_nxdata
 from swaxs_plugins.io.raw import RawSource
+from swaxs_plugins.io.validation import validate_step_entry
 
 Q = np.linspace(0.05, 0.35, 16)
 """The q bins [1/Å] of the curves the helpers write."""
@@ -186,7 +187,8 @@ def run_step(step: type[Step] | str, params: Mapping[str, Any] | None = None, in
              check_layouts: bool = True) -> StepResult:
     """Run one step (a class, or a registered ``kind/name``) on ``inputs`` (name → ``StepOutputRef`` or
     ``RawSource``) as ``swaxs run`` does; raises :class:`LayoutError` where its entry lacks a layout it
-    declares (``check_layouts=False``: returns the problems instead)."""
+    declares and :class:`DefinitionError` where it breaks its application definition (``check_layouts=False``:
+    returns the problems of both instead)."""
     cls, kind, impl = _resolve(step, registry)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -194,11 +196,21 @@ def run_step(step: type[Step] | str, params: Mapping[str, Any] | None = None, in
     with make_executor(executor, progress=False) as chosen:
         context = StepContext(step_id=step_id, kind=kind, impl=impl, inputs=dict(inputs or {}), executor=chosen,
                               workdir=workdir, progress=False)
+        validated = cls.Parameters.model_validate(dict(params or {}))
         with StepWriter(path, step_id, cls.definition) as writer:
-            cls(cls.Parameters.model_validate(dict(params or {}))).run(context, writer)
+            writer.write_process(program="swaxs_plugins.testing", version="test", sequence_index=1, kind=kind,
+                                 implementation=impl, params=validated.model_dump(mode="json"),
+                                 units=parameter_units(cls.Parameters), configuration={"id": step_id},
+                                 inputs=[], reference="swaxs_plugins.testing.run_step")
+            cls(validated).run(context, writer)
             problems = layout_problems(writer.entry, cls.produces)
             if problems and check_layouts:
                 raise LayoutError(cls.produces, problems)
+    report = validate_step_entry(path, step_id, cls.definition)
+    if report is not None and not report.ok:
+        problems = problems + [f"definition {cls.definition}: {message}" for message in report.messages]
+        if check_layouts:
+            raise DefinitionError(cls.definition, report.messages)
     return StepResult(StepOutputRef(step_id, kind, path, step_id), context, problems)
 
 
