@@ -7,8 +7,8 @@ Dask spreads work over processes and machines.
 
 An exception a block raises reaches the caller marked with the block (:func:`mark_block`: its
 :data:`BLOCK_ATTR` says which, e.g. "block 2 of 3 (range(4, 8))"), so that the step's error names it
-whichever executor ran it. Every executor stops promptly on Ctrl-C or a failing block: work not yet started is cancelled
-(threads and Dask cannot stop a block already running, so those are waited for), and
+whichever executor ran it. Every executor stops promptly on Ctrl-C or a failing block: work not yet
+started is cancelled (threads and Dask cannot stop a block already running, so those are waited for), and
 :func:`~swaxs_plugins.core.interrupt.check_interrupt` runs between blocks so that an interrupt a
 library swallowed still stops the run.
 """

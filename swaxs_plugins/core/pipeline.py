@@ -35,8 +35,8 @@ from swaxs_plugins.core.step import StepContext, StepOutputRef, parameter_units
 from swaxs_plugins.data.layouts import layout_problems
 from swaxs_plugins.io.nexus import InputRecord, StepWriter, read_quality, text, write_master
 from swaxs_plugins.io.output import prepare_output
-from swaxs_plugins.io.validation import validate_step_entry
 from swaxs_plugins.io.raw import content_hash
+from swaxs_plugins.io.validation import validate_step_entry
 
 FINGERPRINT_ATTR = "swaxs_fingerprint"
 PROJECT_REFERENCE = "https://github.com/swaxs-plugins/swaxs_plugins"
