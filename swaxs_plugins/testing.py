@@ -98,6 +98,53 @@ def write_maps_file(path: Path, maps: Mapping[str, np.ndarray] | None = None, en
     return ref
 
 
+def write_transmission_file(path: Path, transmission: np.ndarray | None = None,
+                            entry: str = "transmission") -> StepOutputRef:
+    """A file in the ``transmission`` layout (and ``curves``, as a transmission step writes both); by default
+    T[1, 4, 5] = 0.5 with the left column 0.05 (a current collector)."""
+    if transmission is None:
+        transmission = np.full((1, 4, 5), 0.5)
+        transmission[:, :, 0] = 0.05
+    ref = write_curves_file(path, entry=entry)
+    n_scans, ny, nx = np.shape(transmission)
+    with h5py.File(path, "a") as handle:
+        write_nxdata(handle[entry], "transmission", np.asarray(transmission, np.float64), map_axes(ny, nx, n_scans),
+                     signal_name="T", long_name="transmission", units="")
+    return StepOutputRef(entry, "transmission", ref.path, entry)
+
+
+def write_projections_file(path: Path, n_projections: int = 12, raster: tuple[int, int] = (6, 8),
+                           entry: str = "projections") -> StepOutputRef:
+    """A file in the ``projections`` layout: one sample of ``n_projections`` untilted projections over
+    180° of a uniform bar (I = 1 per unit path on every ray through it), 2 q bins."""
+    from swaxs_plugins.data.projections import Projections, write_projections
+
+    n_k, n_j = raster
+    intensity = np.zeros((n_projections, n_k, n_j, 2))
+    intensity[:, :, n_j // 2 - 1:n_j // 2 + 1, :] = 1.0
+    sample = Projections("sample", intensity, np.full(intensity.shape, 0.01), np.array([0.1, 0.2]),
+                         np.linspace(0.0, 180.0, n_projections, endpoint=False), np.zeros(n_projections),
+                         np.ones((n_projections, n_k, n_j)), 50.0, "swaxs_plugins.testing", True)
+    handle, group, ref = _entry_file(path, entry, "align")
+    with handle:
+        write_projections(group, [sample])
+    return ref
+
+
+def write_volumes_file(path: Path, shape: tuple[int, int, int] = (4, 6, 6), entry: str = "volumes") -> StepOutputRef:
+    """A file in the ``volumes`` layout: one sample, I[z, y, x, q] = z + 1 at 2 q bins, 50 µm voxels, a
+    q region ``micropores`` holding both bins."""
+    from swaxs_plugins.data.volumes import Volume, write_volumes
+
+    intensity = np.broadcast_to((np.arange(shape[0]) + 1.0)[:, None, None, None], (*shape, 2)).copy()
+    volume = Volume("sample", intensity, np.array([0.15, 0.25]), 50.0, "swaxs_plugins.testing",
+                    regions={"micropores": (0.12, 0.3)})
+    handle, group, ref = _entry_file(path, entry, "reconstruct")
+    with handle:
+        write_volumes(group, [volume], "counts/mm")
+    return ref
+
+
 def write_geometry_file(path: Path, poni: str | None = None, entry: str = "geometry") -> StepOutputRef:
     """A file in the ``geometry`` layout; by default a 100 µm-pixel detector 0.5 m from the sample at 1 Å."""
     if poni is None:
@@ -133,10 +180,10 @@ def write_raw_frames(path: Path, n_points: int = 20, shape: tuple[int, int] = (6
                      diode="/entry/instrument/diode/data", scan_shape=[4, n_points // 4] if n_points % 4 == 0 else None)
 
 
-WRITERS = {"curves": write_curves_file, "masks": write_masks_file, "maps": write_maps_file,
-           "geometry": write_geometry_file}
-"""A writer of a small file per layout the helpers make (``transmission``, ``projections`` and ``volumes``
-come from the modules of :mod:`swaxs_plugins.data`)."""
+WRITERS = {"curves": write_curves_file, "transmission": write_transmission_file, "masks": write_masks_file,
+           "maps": write_maps_file, "geometry": write_geometry_file, "projections": write_projections_file,
+           "volumes": write_volumes_file}
+"""A writer of a small file of known values per layout (every layout of :mod:`swaxs_plugins.data.layouts`)."""
 
 
 @dataclass
@@ -162,6 +209,15 @@ class Inputs:
 
     def geometry(self, poni: str | None = None) -> StepOutputRef:
         return write_geometry_file(self._path("geometry"), poni)
+
+    def transmission(self, transmission: np.ndarray | None = None) -> StepOutputRef:
+        return write_transmission_file(self._path("transmission"), transmission)
+
+    def projections(self, **kwargs: Any) -> StepOutputRef:
+        return write_projections_file(self._path("projections"), **kwargs)
+
+    def volumes(self, **kwargs: Any) -> StepOutputRef:
+        return write_volumes_file(self._path("volumes"), **kwargs)
 
     def raw_frames(self, **kwargs: Any) -> RawSource:
         return write_raw_frames(self._path("raw"), **kwargs)

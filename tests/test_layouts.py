@@ -95,3 +95,29 @@ def test_every_layout_names_a_reader_that_exists():
     for layout in LAYOUTS.values():
         module, name = layout.reader.rsplit(".", 1)
         assert callable(getattr(importlib.import_module(module), name)), layout.name
+
+
+def test_the_testing_helpers_write_every_layout_and_the_readers_read_it(tmp_path):
+    from swaxs_plugins.data.curves import read_curves
+    from swaxs_plugins.data.geometry import read_poni
+    from swaxs_plugins.data.maps import read_map
+    from swaxs_plugins.data.projections import read_projections
+    from swaxs_plugins.data.volumes import read_volumes
+    from swaxs_plugins.testing import WRITERS, Inputs
+
+    assert set(WRITERS) == set(LAYOUTS)
+    made = Inputs(tmp_path)
+    for name in LAYOUTS:
+        ref = made.layout(name)
+        with h5py.File(ref.path, "r") as handle:
+            assert layout_problems(handle[ref.entry], (name,)) == [], name
+    np.testing.assert_array_equal(read_curves(made.curves()).intensity[0, 2],
+                                  np.broadcast_to(np.arange(1.0, 6.0)[:, None], (5, 16)))
+    assert read_map(made.transmission(), "transmission/T")[0, 0].tolist() == [0.05, 0.5, 0.5, 0.5, 0.5]
+    assert read_map(made.maps(), "maps/amplitude")[0, 3, 4] == 7.0
+    assert read_masks(made.masks())["right"].sum() == 8
+    assert "Distance: 0.5" in read_poni(made.geometry())
+    [sample] = read_projections(made.projections())
+    assert sample.n == 12 and sample.intensity[:, :, 3:5].min() == 1.0 and sample.intensity[:, :, :3].max() == 0.0
+    [volume] = read_volumes(made.volumes())
+    np.testing.assert_array_equal(volume.intensity[:, 0, 0, 0], [1.0, 2.0, 3.0, 4.0])
