@@ -1,6 +1,7 @@
 """A plugin as its author makes it: ``swaxs new-plugin`` writes it, pip installs it into a temporary target,
 ``swaxs plugins verify`` passes it, its own tests pass, and a pipeline runs it between two built-in steps
-(integrate before it, mask after it, taking its curves). Also: ``swaxs plugins`` imports no step library."""
+(integrate before it, mask after it, taking its curves). Also: ``swaxs plugins`` imports no step library, and
+describing integrate or calibrate does not import pyFAI."""
 
 from __future__ import annotations
 
@@ -93,15 +94,20 @@ def test_the_scaffold_runs_between_builtin_steps(installed, tmp_path):
     assert masks["all"].shape == (2, 4) and masks["all"].all()
 
 
-def test_listing_plugins_imports_no_step_library():
-    probe = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+@pytest.mark.parametrize(("arguments", "absent"), [
+    (["plugins"], ("pyFAI", "numba", "skimage", "scipy", "matplotlib")),
+    (["describe", "integrate"], ("pyFAI", "numba")),
+    (["describe", "calibrate"], ("pyFAI",)),
+], ids=["plugins", "describe-integrate", "describe-calibrate"])
+def test_listing_and_describing_import_no_step_library(arguments, absent):
+    probe = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
         import sys
         from swaxs_plugins.cli import main
         try:
-            main(["plugins"])
+            main({arguments!r})
         except SystemExit:
             pass
-        print(sorted(name for name in ("pyFAI", "numba", "skimage", "scipy", "matplotlib") if name in sys.modules))
+        print(sorted(name for name in {absent!r} if name in sys.modules))
     """)], capture_output=True, text=True)
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.splitlines()[-1] == "[]"

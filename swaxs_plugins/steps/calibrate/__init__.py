@@ -15,14 +15,15 @@ One module per stage of the method (:mod:`.recipe` runs them in order):
 
 from __future__ import annotations
 
+from swaxs_plugins.steps import lazy_exports
 
-from .frame import check_calibrant, invalid_pixels, make_detector, read_image, wavelength_angstrom
-from .gate import NoRingsFound, PoorCalibration, Quality, QualityLimits
-from .geometry import beam_center_and_direct_distance, geometry_from_beam_center
-from .recipe import calibrate_frame
-from .result import CalibrationResult
-from .step import CalibrateParameters, PyFAICalibrate, calibrate_with
+EXPORTS = {"check_calibrant": "frame", "invalid_pixels": "frame", "make_detector": "frame", "read_image": "frame",
+           "wavelength_angstrom": "frame", "NoRingsFound": "gate", "PoorCalibration": "gate", "Quality": "gate",
+           "QualityLimits": "gate", "beam_center_and_direct_distance": "geometry",
+           "geometry_from_beam_center": "geometry", "calibrate_frame": "recipe", "CalibrationResult": "result",
+           "CalibrateParameters": "step", "PyFAICalibrate": "step", "calibrate_with": "step"}
+"""Name → module of what the package exports, imported on first use (PEP 562): importing the package, as
+``swaxs describe`` does for the step class, does not import pyFAI."""
 
-__all__ = ["CalibrateParameters", "CalibrationResult", "NoRingsFound", "PoorCalibration", "PyFAICalibrate", "Quality",
-           "QualityLimits", "beam_center_and_direct_distance", "calibrate_frame", "calibrate_with", "check_calibrant",
-           "geometry_from_beam_center", "invalid_pixels", "make_detector", "read_image", "wavelength_angstrom"]
+__all__ = sorted(EXPORTS)
+__getattr__ = lazy_exports(__name__, EXPORTS)

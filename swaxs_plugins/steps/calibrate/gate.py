@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from swaxs_plugins.core.errors import SwaxsError
 
 MIN_SIGNIFICANCE = 10.0  # binomial standard deviations above chance for "calibrant rings were found"
+CENTER_SEARCH_PX = 40.0  # default radius of the centre search around a given guess (the search stage's bound)
 
 
 class NoRingsFound(SwaxsError):

@@ -24,7 +24,7 @@ from swaxs_plugins.core.errors import SwaxsError
 
 from .deadline import Deadline
 from .frame import background_removed, check_calibrant, invalid_pixels, make_detector, ridge_image, ring_pixels
-from .gate import MIN_SIGNIFICANCE, NoRingsFound, PoorCalibration, Quality, QualityLimits
+from .gate import CENTER_SEARCH_PX, MIN_SIGNIFICANCE, NoRingsFound, PoorCalibration, Quality, QualityLimits
 from .geometry import (GEOMETRY_NAMES, Rings, beam_center_and_direct_distance, default_bounds,
                        geometry_from_beam_center, two_theta, two_theta_slope)
 from .picking import pick_and_refine
@@ -32,7 +32,6 @@ from .result import CalibrationResult
 from .search import Candidate, SearchSpace, centre_from_symmetry, grid_offsets, search
 from .subpixel import refine_subpixel
 
-CENTER_SEARCH_PX = 40.0    # default radius of the centre search around a given guess
 CENTER_STEP_PX = 4.0       # its grid step
 SYMMETRY_REFINE_PX = 6.0   # search radius around a centre found from the rings' symmetry
 SYMMETRY_MARGIN = 0.25     # the symmetry search reaches this fraction of the detector beyond its edges

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import field_validator, model_validator
@@ -15,11 +15,10 @@ from swaxs_plugins.core.step import Estimate, InputSpec, Step, StepContext, Step
 from swaxs_plugins.io.nexus import Axis, StepWriter, set_nx_class
 from swaxs_plugins.io.raw import frame_files
 
-from .figure import ring_map, save_picture
-from .frame import check_calibrant, make_detector, read_image, wavelength_angstrom
-from .gate import QualityLimits
-from .recipe import CENTER_SEARCH_PX, calibrate_frame
-from .result import CalibrationResult
+from .gate import CENTER_SEARCH_PX, QualityLimits
+
+if TYPE_CHECKING:
+    from .result import CalibrationResult
 
 GeometryName = Literal["dist", "poni1", "poni2", "rot1", "rot2", "rot3"]
 LIMITS = QualityLimits()
@@ -69,6 +68,8 @@ class CalibrateParameters(StepParameters):
     @field_validator("calibrant")
     @classmethod
     def _known_calibrant(cls, value: str) -> str:
+        from .frame import check_calibrant
+
         try:
             return check_calibrant(value)
         except SwaxsError as error:
@@ -77,6 +78,8 @@ class CalibrateParameters(StepParameters):
     @field_validator("detector")
     @classmethod
     def _known_detector(cls, value: str) -> str:
+        from .frame import make_detector
+
         try:
             make_detector(value)
         except SwaxsError as error:
@@ -96,6 +99,9 @@ class CalibrateParameters(StepParameters):
 
 def calibrate_with(params: CalibrateParameters, frame: np.ndarray, source: str) -> CalibrationResult:
     """Run the calibration of ``frame`` with a step's (or the command's) parameters."""
+    from .frame import read_image, wavelength_angstrom
+    from .recipe import calibrate_frame
+
     mask = read_image(params.mask_file) if params.mask_file is not None else None
     return calibrate_frame(
         frame, params.calibrant, params.detector, wavelength_angstrom(params.wavelength, params.energy),
@@ -136,6 +142,8 @@ class PyFAICalibrate(Step):
             context.warn(f"poor calibration accepted (accept_poor): {problem}")
 
     def finalize(self, results: list[Any], writer: StepWriter) -> None:
+        from .figure import ring_map, save_picture
+
         result, context = self._result, self._context
         poni = result.poni_text()
         writer.entry["poni"] = poni

@@ -13,9 +13,13 @@ One module per part (the equations open :mod:`.step`):
 
 from __future__ import annotations
 
+from swaxs_plugins.steps import lazy_exports
 
-from .inputs import load_geometry, make_integrator, read_mask, static_mask
-from .step import IntegrateParameters, PyFAIIntegrate, integrate_file, integrate_frames, report_invalid_pixels
+EXPORTS = {"load_geometry": "inputs", "make_integrator": "inputs", "read_mask": "inputs", "static_mask": "inputs",
+           "IntegrateParameters": "step", "PyFAIIntegrate": "step", "integrate_file": "step",
+           "integrate_frames": "step", "report_invalid_pixels": "step"}
+"""Name → module of what the package exports, imported on first use (PEP 562): importing the package, as
+``swaxs describe`` does for the step class, does not import pyFAI."""
 
-__all__ = ["IntegrateParameters", "PyFAIIntegrate", "integrate_file", "integrate_frames", "load_geometry",
-           "make_integrator", "read_mask", "report_invalid_pixels", "static_mask"]
+__all__ = sorted(EXPORTS)
+__getattr__ = lazy_exports(__name__, EXPORTS)

@@ -34,10 +34,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
 from swaxs_plugins import __version__
 from swaxs_plugins.core.errors import InputDataError
@@ -47,11 +46,11 @@ from swaxs_plugins.core.step import (Estimate, InputSpec, Step, StepContext, Ste
 from swaxs_plugins.io.nexus import StepWriter
 from swaxs_plugins.io.output import prepare_output
 from swaxs_plugins.io.raw import RawSource
-from swaxs_plugins.steps.integrate.inputs import (check_radial_range, load_geometry, make_integrator, per_frame,
-                                                  read_mask, scan_layout, scan_records, static_mask, with_orientation)
-from swaxs_plugins.steps.integrate.outputs import write_integrated
-from swaxs_plugins.steps.integrate.engine import (BatchResult, Binning, SparseIntegrator, Validity,
-                                                    integrate_with_pyfai, resolve_method)
+
+if TYPE_CHECKING:  # imported where used: the step class, and swaxs describe, need no pyFAI or numba
+    from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+
+    from swaxs_plugins.steps.integrate.engine import BatchResult, Binning, SparseIntegrator, Validity
 
 Unit = Literal["q_A^-1", "q_nm^-1", "2th_deg"]
 #: A frame with more than this share of its integrated pixels invalid (beyond the static mask) is flagged.
@@ -103,6 +102,8 @@ class IntegrateParameters(StepParameters):
     @property
     def validity(self) -> Validity:
         """Which pixel values are invalid in a frame, as the engines test them."""
+        from swaxs_plugins.steps.integrate.engine import Validity
+
         return Validity(self.mask_negative, self.mask_overflow, self.dummy, self.delta_dummy)
 
 
@@ -120,13 +121,18 @@ def integrate_frames(frames: np.ndarray, ai_or_poni: AzimuthalIntegrator | str |
                      azimuth_range: tuple[float, float] = (-180.0, 180.0), method: Any = ("bbox", "csr", "cython"),
                      mask: np.ndarray | None = None, polarization: float | None = None, solid_angle: bool = True,
                      monitor: np.ndarray | None = None, orientation: int | None = None,
-                     validity: Validity = Validity()) -> tuple[Binning, BatchResult]:
+                     validity: Validity | None = None) -> tuple[Binning, BatchResult]:
     """Integrate frames [n, rows, cols] (or one frame) in memory with the sparse engine; no pipeline needed.
 
     ``mask`` is True (non-zero) for masked pixels and is added to the detector's own mask; ``validity``
     says which values are invalid in a frame (default: NaN, ±inf, negative, an integer type's maximum);
     ``orientation`` replaces the detector orientation of the integrator or PONI.
     """
+    from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+
+    from swaxs_plugins.steps.integrate.engine import SparseIntegrator, Validity, resolve_method
+    from swaxs_plugins.steps.integrate.inputs import load_geometry, make_integrator, static_mask, with_orientation
+
     frames = np.asarray(frames)
     frames = frames[np.newaxis] if frames.ndim == 2 else frames
     if isinstance(ai_or_poni, AzimuthalIntegrator):
@@ -139,7 +145,7 @@ def integrate_frames(frames: np.ndarray, ai_or_poni: AzimuthalIntegrator | str |
     engine = SparseIntegrator(ai, frames.shape[1:], npt, unit=unit, split=split, segments=segments,
                               radial_range=radial_range, azimuth_range=azimuth_range if segments else None,
                               mask=static, solid_angle=solid_angle, polarization_factor=polarization)
-    return engine.binning, engine.integrate(frames, monitor, validity)
+    return engine.binning, engine.integrate(frames, monitor, Validity() if validity is None else validity)
 
 
 class PyFAIIntegrate(Step):
@@ -163,7 +169,9 @@ class PyFAIIntegrate(Step):
     def __getstate__(self) -> dict[str, Any]:
         """Pickle with the sparse matrices (built once, in setup) but without pyFAI's integrator,
         which a worker of the 'pyfai' engine rebuilds from the geometry dict."""
-        state = self.__dict__.copy()
+        from swaxs_plugins.steps.integrate.engine import SparseIntegrator
+
+        state = super().__getstate__()
         state["_integrators"] = {k: v for k, v in self._integrators.items() if isinstance(v, SparseIntegrator)}
         del state["_building"]
         return state
@@ -174,6 +182,9 @@ class PyFAIIntegrate(Step):
 
     def setup(self, context: StepContext) -> None:
         """Read the geometry, mask, scan layout, monitor, diode, timestamps and angles; check them against the frames."""
+        from swaxs_plugins.steps.integrate.inputs import (check_radial_range, load_geometry, make_integrator,
+                                                          per_frame, read_mask, scan_layout, scan_records, static_mask)
+
         p = self.params
         source: RawSource = context.inputs["scans"]
         self.source = source
@@ -233,6 +244,8 @@ class PyFAIIntegrate(Step):
 
     def integrator(self, segments: int) -> SparseIntegrator:
         """The sparse integrator for 1D (``segments`` 0) or segments, built on first use."""
+        from swaxs_plugins.steps.integrate.inputs import make_integrator
+
         key = f"sparse{segments}"
         with self._building:
             if key not in self._integrators:
@@ -241,6 +254,8 @@ class PyFAIIntegrate(Step):
 
     def _build_sparse(self, segments: int, ai: AzimuthalIntegrator) -> SparseIntegrator:
         """The sparse integrator on ``ai``, whose cached pixel arrays (q, corners, solid angle) it reuses."""
+        from swaxs_plugins.steps.integrate.engine import SparseIntegrator, resolve_method
+
         p = self.params
         return SparseIntegrator(
             ai, self.layout.frame_shape, p.npt, unit=p.unit,
@@ -250,6 +265,9 @@ class PyFAIIntegrate(Step):
 
     def _integrate_pyfai(self, frames: np.ndarray, monitor: np.ndarray | None, segments: int) -> BatchResult:
         """pyFAI's own integrate1d_ng/integrate2d_ng per frame, invalid pixels counted as the sparse engine does."""
+        from swaxs_plugins.steps.integrate.engine import integrate_with_pyfai, resolve_method
+        from swaxs_plugins.steps.integrate.inputs import make_integrator
+
         p = self.params
         with self._building:
             if "pyfai" not in self._integrators:
@@ -262,6 +280,8 @@ class PyFAIIntegrate(Step):
 
     def finalize(self, results: list[tuple[BatchResult, BatchResult | None]], writer: StepWriter) -> None:
         """Write the NXazint1d entry (and NXazint2d sub-entry), the map views and the per-frame records."""
+        from swaxs_plugins.steps.integrate.outputs import write_integrated
+
         one_d = _concatenate([r[0] for r in results])
         two_d = _concatenate([r[1] for r in results]) if self.params.segments else None
         binning = results[0][0].binning
@@ -300,6 +320,8 @@ class PyFAIIntegrate(Step):
 
     def _check_files(self, frame_shape: tuple[int, int]) -> None:
         """At check time, what the PONI file and the mask file show against the frames' size (metadata only)."""
+        from swaxs_plugins.steps.integrate.inputs import load_geometry, make_integrator, read_mask
+
         p = self.params
         if p.poni is not None:
             detector = make_integrator(load_geometry(p.poni, None, p.orientation)).detector
@@ -311,6 +333,8 @@ class PyFAIIntegrate(Step):
 
 def _concatenate(results: Sequence[BatchResult]) -> BatchResult:
     """The block results of a run in one [n_images, ...] result (float32, as pyFAI returns it)."""
+    from swaxs_plugins.steps.integrate.engine import BatchResult
+
     return BatchResult(np.concatenate([r.intensity for r in results]).astype(np.float32),
                        np.concatenate([r.sigma for r in results]).astype(np.float32), results[0].norm,
                        results[0].binning, np.concatenate([r.invalid_pixels for r in results]),
