@@ -1,7 +1,7 @@
 """A plugin as its author makes it: ``swaxs new-plugin`` writes it, pip installs it into a temporary target,
 ``swaxs plugins verify`` passes it, its own tests pass, and a pipeline runs it between two built-in steps
-(integrate before it, mask after it, taking its curves). Also: ``swaxs plugins`` imports no step library, and
-describing integrate or calibrate does not import pyFAI."""
+(integrate before it, mask after it, taking its curves). Also: listing plugins and ``--help`` import no step
+library, and describing any built-in step imports none of pyFAI, numba, scikit-image or matplotlib."""
 
 from __future__ import annotations
 
@@ -94,11 +94,15 @@ def test_the_scaffold_runs_between_builtin_steps(installed, tmp_path):
     assert masks["all"].shape == (2, 4) and masks["all"].all()
 
 
+HEAVY = ("pyFAI", "numba", "skimage", "matplotlib")
+DESCRIBED = ["calibrate", "integrate", "transmission", "mask", "fit", "difference", "background", "align",
+             "reconstruct", "reconstruct skimage", "reconstruct tensor", "volume"]
+
+
 @pytest.mark.parametrize(("arguments", "absent"), [
-    (["plugins"], ("pyFAI", "numba", "skimage", "scipy", "matplotlib")),
-    (["describe", "integrate"], ("pyFAI", "numba")),
-    (["describe", "calibrate"], ("pyFAI",)),
-], ids=["plugins", "describe-integrate", "describe-calibrate"])
+    (["plugins"], (*HEAVY, "scipy")), (["--help"], (*HEAVY, "scipy")),
+    *[(["describe", *step.split()], HEAVY) for step in DESCRIBED],
+], ids=["plugins", "help", *[f"describe {step}" for step in DESCRIBED]])
 def test_listing_and_describing_import_no_step_library(arguments, absent):
     probe = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
         import sys

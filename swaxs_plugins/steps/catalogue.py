@@ -98,7 +98,7 @@ class Reconstruct(BuiltinKind):
             StepImpl("reconstruct", "scalar", f"{STEPS}.reconstruct.scalar:ScalarReconstruction", default=True,
                      description="scalar tomography per q bin from the untilted projections: FBP with propagated "
                                  f"errors or SIRT with non-negativity (the project's slice projector){missing}"),
-            StepImpl("reconstruct", "skimage", f"{STEPS}.reconstruct:SkimageReconstruction",
+            StepImpl("reconstruct", "skimage", f"{STEPS}.reconstruct.skimage_engine:SkimageReconstruction",
                      description="scalar tomography per q bin on scikit-image's iradon (FBP) and iradon_sart (SART), "
                                  "the half-pixel centre shifted in Fourier space"),
             StepImpl("reconstruct", "tensor", f"{STEPS}.reconstruct.tensor:TensorReconstruction",

@@ -28,13 +28,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import optimize, sparse
 from threadpoolctl import threadpool_limits
 
 from swaxs_plugins.tomo.harmonics import degrees_and_orders
-from swaxs_plugins.tomo.tensor import TensorProjector
+
+if TYPE_CHECKING:  # the solver needs no numba until a projector is built
+    from swaxs_plugins.tomo.tensor import TensorProjector
 
 HISTORY = 10
 

@@ -8,8 +8,11 @@ step), :mod:`.outputs` (what it writes, the sinogram figure).
 
 from __future__ import annotations
 
-from swaxs_plugins.steps.align.consistency import Alignment, align_images
-from swaxs_plugins.steps.align.parameters import AlignParameters
-from swaxs_plugins.steps.align.step import ConsistencyAlign
+from swaxs_plugins.steps import lazy_exports
 
-__all__ = ["AlignParameters", "Alignment", "ConsistencyAlign", "align_images"]
+EXPORTS = {"Alignment": "consistency", "align_images": "consistency", "AlignParameters": "parameters",
+           "ConsistencyAlign": "step"}
+"""Name → module of what the package exports, imported on first use (:func:`~swaxs_plugins.steps.lazy_exports`)."""
+
+__all__ = sorted(EXPORTS)
+__getattr__ = lazy_exports(__name__, EXPORTS)

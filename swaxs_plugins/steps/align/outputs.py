@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
@@ -14,7 +15,9 @@ import numpy as np
 from swaxs_plugins.data.projections import Projections, write_projections
 from swaxs_plugins.io.figures import new_figure, save_figure
 from swaxs_plugins.io.nexus import Axis, set_nx_class, write_nxdata
-from swaxs_plugins.steps.align.consistency import Alignment
+
+if TYPE_CHECKING:  # describing the step needs no registration library
+    from swaxs_plugins.steps.align.consistency import Alignment
 
 ALIGNMENT = "alignment"
 

@@ -29,7 +29,6 @@ import numpy as np
 from swaxs_plugins.core.step import Estimate, InputSpec, Step, StepContext
 from swaxs_plugins.data.projections import Projections, read_projections, sample_names
 from swaxs_plugins.io.nexus import StepWriter
-from swaxs_plugins.steps.align.consistency import align_images
 from swaxs_plugins.steps.align.images import alignment_images, check_sample, non_finite_points, shift_images
 from swaxs_plugins.steps.align.outputs import AlignedSample, plot_sinograms, write_alignment_entry
 from swaxs_plugins.steps.align.parameters import AlignParameters
@@ -45,6 +44,7 @@ class ConsistencyAlign(Step):
     }
     definition = "NXswaxs_alignment"
     produces = ("projections",)
+    setup_only = ("samples",)
     params: AlignParameters
 
     def setup(self, context: StepContext) -> None:
@@ -69,13 +69,14 @@ class ConsistencyAlign(Step):
                          f"{sample.pixel_um:g} um")
         return replace(sample, pixel_um=given)
 
-    def blocks(self) -> Sequence[int]:
-        """One block per sample."""
-        return list(range(len(self.samples)))
+    def blocks(self) -> Sequence[Projections]:
+        """One block per sample: the sample itself, so that a worker gets only its own (``setup_only``)."""
+        return list(self.samples)
 
-    def process(self, block: int) -> AlignedSample:
+    def process(self, sample: Projections) -> AlignedSample:
         """Align one sample and translate all its images by the shifts found."""
-        sample = self.samples[block]
+        from swaxs_plugins.steps.align.consistency import align_images  # scikit-image: imported where it runs
+
         images = alignment_images(sample, self.params.image, self.params.q_range)
         result = align_images(images, sample.rotation, sample.tilt, self.params)
         shifts = result.shifts

@@ -20,15 +20,11 @@ implementation's description (``swaxs plugins --json``).
 
 from __future__ import annotations
 
-from swaxs_plugins.steps.reconstruct.parameters import ReconstructParameters
-from swaxs_plugins.steps.reconstruct.scalar import ScalarReconstruction
-from swaxs_plugins.steps.reconstruct.skimage_engine import SkimageEngine
-from swaxs_plugins.steps.reconstruct.tensor import TensorReconstruction
+from swaxs_plugins.steps import lazy_exports
 
-__all__ = ["ReconstructParameters", "ScalarReconstruction", "SkimageReconstruction", "TensorReconstruction"]
+EXPORTS = {"ReconstructParameters": "parameters", "ScalarReconstruction": "scalar",
+           "SkimageReconstruction": "skimage_engine", "TensorReconstruction": "tensor"}
+"""Name → module of what the package exports, imported on first use (:func:`~swaxs_plugins.steps.lazy_exports`)."""
 
-
-class SkimageReconstruction(ScalarReconstruction):
-    """The scalar reconstruction on scikit-image's iradon (FBP) and iradon_sart (SART)."""
-
-    engine_class = SkimageEngine
+__all__ = sorted(EXPORTS)
+__getattr__ = lazy_exports(__name__, EXPORTS)

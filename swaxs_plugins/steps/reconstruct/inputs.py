@@ -7,7 +7,7 @@ the step, the input and the file and dataset it is about.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import h5py
 import numpy as np
@@ -45,6 +45,11 @@ class Sinograms:
     @property
     def width(self) -> int:
         return int(self.intensity.shape[2])
+
+    def in_bin(self, index: int) -> Sinograms:
+        """This sample in its q bin ``index`` only (views of the arrays, no copy)."""
+        return replace(self, intensity=self.intensity[..., index:index + 1], q=self.q[index:index + 1],
+                       errors=None if self.errors is None else self.errors[..., index:index + 1])
 
     def q_bin(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Projections [n, K, J] of one q bin (float64) and their variances."""

@@ -25,7 +25,7 @@ import numpy as np
 from mumott.pipelines import run_sigtt
 
 from swaxs_plugins.io.mumott import export_mumott, import_mumott_coefficients
-from swaxs_plugins.steps.reconstruct.tensor import TensorReconstruction
+from swaxs_plugins.steps.reconstruct.tensor import TensorReconstruction, TensorSample
 from swaxs_plugins.steps.reconstruct.tensor_outputs import TensorResult
 from swaxs_plugins.steps.reconstruct.tensor_parameters import MumottParameters
 from swaxs_plugins.tomo.tensor import TensorGeometry
@@ -49,10 +49,9 @@ class MumottReconstruction(TensorReconstruction):
     def regularisation(self) -> float:
         return float(self.params.regularization_weight)
 
-    def process(self, block: tuple[int, str]) -> TensorResult:
+    def process(self, block: tuple[str, TensorSample]) -> TensorResult:
         """Export one band of one sample, fit it with run_sigtt, bring its coefficients back."""
-        sample_index, band = block
-        sample = self.samples[sample_index]
+        band, sample = block
         projector = sample.projector
         with tempfile.TemporaryDirectory(prefix=f"{self.step_id}_mumott_", dir=self.workdir) as folder:
             [path] = export_mumott(self.projections[sample.name], Path(folder) / sample.name,

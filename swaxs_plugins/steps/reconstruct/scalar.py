@@ -65,6 +65,7 @@ class ScalarReconstruction(Step):
                                        "wrote projections (align) or curves with angles", source="any")}
     definition = "NXswaxs_volumes"
     produces = ("volumes",)
+    setup_only = ("samples",)
     engine_class: ClassVar[type[Engine]] = SlicesEngine
     params: ReconstructParameters
 
@@ -94,15 +95,20 @@ class ScalarReconstruction(Step):
             context.warn(f"{message}; default region left out")
         return kept
 
-    def blocks(self) -> Sequence[tuple[int, int]]:
-        """(sample, q bin): each reconstructed on its own."""
+    def block_keys(self) -> list[tuple[int, int]]:
+        """(sample, q bin) of every block, in block order."""
         return [(s, b) for s, sample in enumerate(self.samples) for b in range(sample.q.size)]
 
-    def process(self, block: tuple[int, int]) -> BinResult:
+    def blocks(self) -> Sequence[tuple[int, Sinograms]]:
+        """(sample index, the sample in that one q bin): each reconstructed on its own, a worker getting only
+        its bin's projections (``setup_only``; the bin is a view, nothing is copied here)."""
+        return [(s, self.samples[s].in_bin(b)) for s, b in self.block_keys()]
+
+    def process(self, block: tuple[int, Sinograms]) -> BinResult:
         """Reconstruct one q bin of one sample and re-project it."""
-        sample_index, q_index = block
-        sample, engine = self.samples[sample_index], self.engines[sample_index]
-        sinograms, variances = sample.q_bin(q_index)
+        sample_index, sample = block
+        engine = self.engines[sample_index]
+        sinograms, variances = sample.q_bin(0)
         if self.params.method == "fbp":
             volume = engine.fbp(sinograms)
             variance = None if variances is None else engine.fbp_variance(variances)
@@ -120,7 +126,7 @@ class ScalarReconstruction(Step):
     def finalize(self, results: list[BinResult], writer: StepWriter) -> None:
         """Volumes [z, y, x, q] per sample with their regions, quality figures, PNGs."""
         by_sample: list[list[BinResult]] = [[] for _ in self.samples]
-        for (sample_index, _), result in zip(self.blocks(), results):
+        for (sample_index, _), result in zip(self.block_keys(), results):
             by_sample[sample_index].append(result)
         self.volumes, self.quality = [], []
         for sample, regions, bins in zip(self.samples, self.regions, by_sample):

@@ -24,6 +24,7 @@ import warnings
 import numpy as np
 
 from swaxs_plugins.steps.reconstruct.engines import Engine
+from swaxs_plugins.steps.reconstruct.scalar import ScalarReconstruction
 
 
 def fourier_shift(values: np.ndarray, shift: float, axes: tuple[int, ...]) -> np.ndarray:
@@ -78,3 +79,9 @@ class SkimageEngine(Engine):
                 image = iradon_sart(columns, theta=self.angles, image=image, projection_shifts=shifts, clip=clip)
             out[s] = self._to_raster(image)
         return np.maximum(out, 0.0) if nonnegative else out
+
+
+class SkimageReconstruction(ScalarReconstruction):
+    """The scalar reconstruction on scikit-image's iradon (FBP) and iradon_sart (SART)."""
+
+    engine_class = SkimageEngine

@@ -23,8 +23,9 @@ a₀/√(4π), the degree of anisotropy, the main orientation, and per voxel the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,8 +41,10 @@ from swaxs_plugins.steps.reconstruct.tensor_outputs import (
     write_tensor_entry,
 )
 from swaxs_plugins.steps.reconstruct.tensor_parameters import TensorParameters
-from swaxs_plugins.tomo.tensor import TensorGeometry, TensorProjector, carved_support, geometry_of
 from swaxs_plugins.tomo.tensor_solver import SolverReport, TensorProblem, solve
+
+if TYPE_CHECKING:  # the projector (numba) is imported where it is built: describing the step needs none
+    from swaxs_plugins.tomo.tensor import TensorGeometry, TensorProjector
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class TensorReconstruction(Step):
                                      required=False)}
     definition = "NXswaxs_tensor_volumes"
     produces = ("volumes",)
+    setup_only = ("samples",)
     params: TensorParameters
 
     def setup(self, context: StepContext) -> None:
@@ -99,6 +103,8 @@ class TensorReconstruction(Step):
                                      f"({sample.q.min():.4g}-{sample.q.max():.4g} 1/angstrom)")
             data = sample.segments[..., inside].mean(axis=-1)
             bands[name] = (data, band_weights(data, sample.transmission, int(inside.sum()), poisson))
+        from swaxs_plugins.tomo.tensor import TensorProjector, geometry_of
+
         n_k, n_j = sample.raster_shape
         geometry = geometry_of(sample.rotation, sample.tilt, sample.chi, (n_k, n_j), self.params.ell_max, offsets)
         return TensorSample(name=sample.name, source=sample.source, bands=bands,
@@ -107,6 +113,8 @@ class TensorReconstruction(Step):
 
     def support(self, geometry: TensorGeometry, data: np.ndarray) -> np.ndarray | None:
         """The voxels fitted: the carved support, or (None) all within J/2 of the rotation axis."""
+        from swaxs_plugins.tomo.tensor import carved_support
+
         return carved_support(geometry, data) if self.params.carve else None
 
     def solver(self) -> str:
@@ -118,14 +126,15 @@ class TensorReconstruction(Step):
     def regularisation(self) -> float:
         return float(self.params.regularisation)
 
-    def blocks(self) -> Sequence[tuple[int, str]]:
-        """(sample, band): each fitted on its own."""
-        return [(s, band) for s, sample in enumerate(self.samples) for band in sample.bands]
+    def blocks(self) -> Sequence[tuple[str, TensorSample]]:
+        """(band, its sample with that band only): each fitted on its own, a worker getting only its band's
+        data (``setup_only``; the band is a view, nothing is copied here)."""
+        return [(band, replace(sample, bands={band: sample.bands[band]}))
+                for sample in self.samples for band in sample.bands]
 
-    def process(self, block: tuple[int, str]) -> TensorResult:
+    def process(self, block: tuple[str, TensorSample]) -> TensorResult:
         """Fit one band of one sample; its derived volumes and fit quality."""
-        sample_index, band = block
-        sample = self.samples[sample_index]
+        band, sample = block
         data, weights = sample.bands[band]
         problem = TensorProblem(sample.projector, data, weights, self.params.regularisation,
                                 self.params.angular_regularisation)
