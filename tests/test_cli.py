@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from conftest import TEST_PLUGINS, write_pipeline
 from swaxs_plugins import __version__
 from swaxs_plugins.cli import main
+from swaxs_plugins.cli.progress import PROGRESS_LINE
 
 
 def invoke(*args: str):
@@ -126,7 +127,7 @@ def test_check_and_run_say_which_plugin_failed_and_go_on_without_it(pipeline, tm
         result = CliRunner().invoke(main, ["--plugins-dir", str(TEST_PLUGINS), "--plugins-dir", str(folder),
                                            command, str(pipeline)])
         assert result.exit_code == 0, result.output
-        [line] = result.stderr.splitlines()
+        [line] = [line for line in result.stderr.splitlines() if not PROGRESS_LINE.match(line)]
         assert line.startswith(expected) and line.endswith("; see 'swaxs plugins'")
 
 

@@ -162,3 +162,21 @@ def test_a_worker_gets_the_fit_steps_blocks_not_its_curves(tmp_path):
     blocks = step.blocks()
     assert sum(len(block.values) for block in blocks) == 2 * 40 * 50
     np.testing.assert_array_equal(blocks[0].values, step.values[0].reshape(-1, Q.size)[:len(blocks[0].values)])
+
+
+def test_swaxs_run_reports_each_step_as_it_starts_and_ends(raw_scan, tmp_path):
+    """The command's progress lines (a lifecycle-hook plugin of its own) on stderr and in --log-file; -q
+    leaves only failures."""
+    raw, _ = raw_scan
+    path = write_pipeline(tmp_path / "p.yaml", FAILING.format(raw=raw).replace(", fail_on_frame: 5", ""))
+    log = tmp_path / "logs" / "run.log"
+    first = CliRunner().invoke(main, ["--plugins-dir", str(TEST_PLUGINS), "run", str(path), "--log-file", str(log)])
+    assert first.exit_code == 0, first.output
+    lines = [line.split(" ", 1)[1] for line in first.stderr.splitlines()]
+    assert lines[:2] == ["pipeline sums: 1 steps", "step 1/1 sums (integrate/framesum) started"]
+    assert lines[2].startswith("step 1/1 sums (integrate/framesum) done in ") and lines[2].endswith(" s")
+    assert [line.split(" ", 1)[1] for line in log.read_text().splitlines()] == lines[:3]
+    again = CliRunner().invoke(main, ["--plugins-dir", str(TEST_PLUGINS), "run", str(path)])
+    assert "step 1/1 sums (integrate/framesum) kept (unchanged)" in again.stderr
+    quiet = CliRunner().invoke(main, ["--plugins-dir", str(TEST_PLUGINS), "run", str(path), "-q"])
+    assert quiet.exit_code == 0 and "step 1/1" not in quiet.stderr

@@ -185,14 +185,19 @@ def check(ctx: click.Context, pipeline: Path) -> None:
 @click.option("--overwrite", is_flag=True, help="Recompute every step and replace existing results.")
 @click.option("--from", "rerun_from", metavar="STEP", default=None,
               help="Recompute STEP and every step that depends on it; keep the others where unchanged.")
+@click.option("-q", "--quiet", is_flag=True, help="Print no step progress on stderr, only failures and the summary.")
+@click.option("--log-file", type=click.Path(path_type=Path), default=None,
+              help="Also append the step progress lines to this file.")
 @click.pass_context
 def run(ctx: click.Context, pipeline: Path, executor: str, workers: int | None, scheduler: str | None,
-        overwrite: bool, rerun_from: str | None) -> None:
+        overwrite: bool, rerun_from: str | None, quiet: bool, log_file: Path | None) -> None:
     """Run PIPELINE; unchanged steps of an earlier run are kept (resume). Ctrl-C stops it (exit 130).
 
     A step counts as unchanged when its implementation (version and code), parameters and the content of
-    what it reads are: a processed folder moved or copied elsewhere resumes.
+    what it reads are: a processed folder moved or copied elsewhere resumes. Each step's start and end (with
+    its time) are printed on stderr as they happen: 'step k/N id (kind/impl)'.
     """
+    from swaxs_plugins.cli.progress import reporter_for
     from swaxs_plugins.core.executors import make_executor
     from swaxs_plugins.core.pipeline import run_pipeline
     from swaxs_plugins.core.plan import check_pipeline
@@ -200,6 +205,7 @@ def run(ctx: click.Context, pipeline: Path, executor: str, workers: int | None, 
     registry = _registry(ctx)
     _report_load_errors(registry)
     plan = check_pipeline(pipeline, registry)
+    registry.manager.register(reporter_for(quiet, log_file), name="swaxs run progress")
     with make_executor(executor, workers=workers, scheduler=scheduler) as chosen:
         runs = run_pipeline(plan, registry, chosen, overwrite=overwrite, rerun_from=rerun_from)
     _echo_runs(runs)
