@@ -174,11 +174,6 @@ class Registry:
                             source.name if source else implementation.plugin_name, source or "", hook_name,
                             _describe(error))
 
-    @property
-    def hook(self) -> Any:
-        """The lifecycle hooks, called on every registered plugin."""
-        return self.manager.hook
-
     def kinds(self) -> list[str]:
         """Every step kind with at least one implementation (conflicting ones included)."""
         return sorted({kind for kind, _ in self.steps} | {kind for kind, _ in self.conflicts})

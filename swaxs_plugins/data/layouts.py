@@ -17,6 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import h5py
+import numpy as np
+
+from swaxs_plugins.io.nexus import SQUEEZED_AXES_ATTR, text
 
 
 @dataclass(frozen=True)
@@ -36,18 +39,17 @@ def nxdata_problems(parent: h5py.Group, path: str, ndims: tuple[int, ...], *, er
     node = parent.get(path)
     if not isinstance(node, h5py.Group):
         return [f"{path}: missing (an NXdata group)"]
-    signal_name = node.attrs.get("signal")
-    signal_name = signal_name.decode() if isinstance(signal_name, bytes) else signal_name
-    signal = node.get(str(signal_name)) if signal_name is not None else None
+    signal_name = text(node.attrs["signal"]) if "signal" in node.attrs else None
+    signal = node.get(signal_name) if signal_name is not None else None
     if not isinstance(signal, h5py.Dataset):
         return [f"{path}: no @signal dataset"]
-    squeezed = len(list(node.attrs.get("squeezed_axes", [])))
+    squeezed = np.ravel(node.attrs.get(SQUEEZED_AXES_ATTR, [])).size
     if signal.ndim + squeezed not in ndims:
         return [f"{path}/{signal_name}: {signal.ndim} dimensions, expected {' or '.join(map(str, ndims))}"]
     problems = []
     if errors and (f"{signal_name}_errors" not in node or node[f"{signal_name}_errors"].shape != signal.shape):
         problems.append(f"{path}/{signal_name}_errors: missing or not of the signal's shape {signal.shape}")
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in _as_list(node.attrs.get("axes", []))]
+    names = [text(n) for n in np.atleast_1d(node.attrs.get("axes", []))]
     for dim, name in enumerate(names):
         if name == ".":
             continue
@@ -60,12 +62,6 @@ def nxdata_problems(parent: h5py.Group, path: str, ndims: tuple[int, ...], *, er
         elif "units" not in axis.attrs:
             problems.append(f"{path}/{name}: no @units")
     return problems
-
-
-def _as_list(value: object) -> list:
-    if isinstance(value, (str, bytes)):
-        return [value]
-    return list(value)  # type: ignore[call-overload]
 
 
 def _collection(entry: h5py.Group, path: str, child: str, ndims: tuple[int, ...], errors: bool = False) -> list[str]:
