@@ -4,8 +4,9 @@ A step's file is written under a temporary name and renamed into place only when
 crash or Ctrl-C never leaves a result that looks finished, and the temporary file is removed
 whenever the step stops. The pipeline's output file records how many of its steps completed, and
 says complete only once the last one did. :func:`write_nxdata` always writes @signal,
-@axes, ``<signal>_errors``, and @long_name and @units on every axis; the @default chain runs from
-the file root to the plot a user should see first.
+@axes, ``<signal>_errors``, and @long_name (with the unit in it, which silx shows) and @units on every
+axis; datasets of some size are chunked for viewing one curve or image and compressed (gzip, readable
+everywhere); the @default chain runs from the file root to the plot a user should see first.
 
 A 1-D series of scan points is handled by the map steps as a map of one line, [scan, 1, point]; that
 line's axis is an :class:`Axis` with ``squeeze``, which :func:`write_nxdata` leaves out of the file
@@ -156,10 +157,47 @@ def write_nxdata(
     return group
 
 
+UNIT_SYMBOLS: tuple[tuple[str, str], ...] = (  # NeXus @units spelling → how a plot label shows it, in this order
+    ("arbitrary units", "a.u."), ("1/angstrom", "Å⁻¹"), ("1/nm", "nm⁻¹"), ("angstrom^2", "Å²"),
+    ("angstrom^1", "Å"), ("angstrom", "Å"), ("degrees", "°"), ("deg", "°"), ("um", "µm"), (" * ", " "),
+)
+COMPRESS_FROM_ELEMENTS = 4096  # smaller datasets stay contiguous: a chunk index would outweigh them
+COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+
+
+def unit_symbol(units: str) -> str:
+    """How a plot label shows a NeXus unit: ``1/angstrom`` → ``Å⁻¹``, ``arbitrary units`` → ``a.u.``."""
+    for spelled, symbol in UNIT_SYMBOLS:
+        units = units.replace(spelled, symbol)
+    return units
+
+
+def label(long_name: str, units: str) -> str:
+    """The @long_name silx shows as an axis label, with the unit in it: ``q (Å⁻¹)``.
+
+    silx shows @long_name instead of the name and @units, so the unit must be part of it; a name that
+    already ends with its unit is left as it is (reading and rewriting a dataset keeps one unit).
+    """
+    symbol = unit_symbol(units)
+    if not symbol or long_name.endswith((f"({symbol})", f"({units})")):
+        return long_name
+    return f"{long_name} ({symbol})"
+
+
+def storage(data: np.ndarray, chunks: tuple[int, ...] | bool | None) -> dict[str, Any]:
+    """Chunking and compression of a processed dataset: gzip with shuffle (every HDF5 reader has it, no
+    plugin needed) for arrays of ``COMPRESS_FROM_ELEMENTS`` or more, in the chunks given (one curve, one
+    image) or else h5py's; small arrays contiguous."""
+    array = np.asarray(data)
+    if array.size < COMPRESS_FROM_ELEMENTS or array.dtype.kind not in "biuf":
+        return {"chunks": chunks}
+    return {"chunks": True if chunks in (None, False) else chunks, **COMPRESSION}
+
+
 def _write_signal(group: h5py.Group, name: str, data: np.ndarray, long_name: str, units: str,
                   chunks: tuple[int, ...] | bool | None) -> None:
-    dataset = group.create_dataset(name, data=data, chunks=chunks)
-    dataset.attrs["long_name"] = long_name
+    dataset = group.create_dataset(name, data=data, **storage(data, chunks))
+    dataset.attrs["long_name"] = label(long_name, units)
     dataset.attrs["units"] = units
 
 
@@ -170,7 +208,7 @@ def _write_axis(group: h5py.Group, axis: Axis, dim: int, length: int) -> None:
     if axis.name not in group:
         dataset = group.create_dataset(axis.name, data=values)
         dataset.attrs["units"] = axis.units
-        dataset.attrs["long_name"] = axis.long_name
+        dataset.attrs["long_name"] = label(axis.long_name, axis.units)
     group.attrs[f"{axis.name}_indices"] = dim
 
 
