@@ -134,6 +134,18 @@ def test_a_run_writes_every_step_and_links_them(raw_scan, tmp_path, registry):
     assert all(report.ok for report in validate_file(plan.output))
 
 
+def test_the_pipeline_default_names_the_step_the_output_opens_on(raw_scan, tmp_path, registry):
+    raw, _ = raw_scan
+    text = pipeline_text(raw).replace("steps:\n", "default: sums\nsteps:\n")
+    plan = check_pipeline(write_pipeline(tmp_path / "p.yaml", text), registry)
+    run_pipeline(plan, registry, SerialExecutor(progress=False))
+    with h5py.File(plan.output, "r") as handle:
+        assert handle.attrs["default"] == "sums"  # not the last step, 'shifted'
+    wrong = write_pipeline(tmp_path / "wrong.yaml", text.replace("default: sums", "default: summs"))
+    assert problems_of(wrong, registry) == ["field 'default': 'summs' is not a step of this pipeline; the steps are "
+                                            "sums, shifted"]
+
+
 def test_an_unchanged_rerun_skips_and_a_changed_one_needs_overwrite(raw_scan, tmp_path, registry):
     raw, frames = raw_scan
     path = write_pipeline(tmp_path / "p.yaml", pipeline_text(raw))

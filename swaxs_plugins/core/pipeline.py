@@ -18,7 +18,7 @@ import inspect
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,10 +80,16 @@ def run_pipeline(plan: Plan, registry: Registry, executor: Executor, *, overwrit
         outputs[planned.config.id] = StepOutputRef(planned.config.id, planned.config.kind, runs[-1].path,
                                                    planned.config.id)
         check_interrupt()
-        write_master(plan.output, [(r.step_id, r.path) for r in runs], default=runs[-1].step_id,
+        write_master(plan.output, [(r.step_id, r.path) for r in runs], default=_headline(plan, runs),
                      steps_total=len(plan.steps))
     registry.notify("swaxs_after_pipeline", pipeline=plan.config, outputs={r.step_id: r.path for r in runs})
     return runs
+
+
+def _headline(plan: Plan, runs: Sequence[StepRun]) -> str:
+    """The entry the output file opens on: the pipeline's ``default`` step once it has run, else the last step run."""
+    wanted = plan.config.default
+    return wanted if wanted in {r.step_id for r in runs} else runs[-1].step_id
 
 
 def dependent_steps(plan: Plan, step_id: str) -> set[str]:

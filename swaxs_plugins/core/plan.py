@@ -47,6 +47,8 @@ class PipelineConfig(BaseModel):
     description: str = ""
     inputs: dict[str, RawSource] = {}
     output: Path
+    default: str | None = Field(None, description="the step whose result the output file opens on in silx "
+                                                  "(its headline plot); default: the last step")
     steps: list[StepConfig] = Field(min_length=1)
 
 
@@ -161,6 +163,9 @@ def check_pipeline(path: Path, registry: Registry, base_dir: Path | None = None)
         earlier[step.id] = Producer(step.kind, None if planned is None else planned.step_class.produces)
         if planned is not None:
             steps.append(planned)
+    if config.default is not None and config.default not in earlier:
+        problems.append(f"field 'default': '{config.default}' is not a step of this pipeline; the steps are "
+                        f"{', '.join(earlier)}")
     plan = Plan(config=config, source=Path(path), steps=steps, found=found)
     problems += _output_problems(plan)
     if problems:
