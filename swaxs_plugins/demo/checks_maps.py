@@ -50,7 +50,7 @@ def _difference_rows(path: Path, facts: dict) -> list[Comparison]:
             series = entry[f"time_series/{region}"][()]
             for k, label in enumerate(labels[1:], 1):
                 rows.append(Comparison(f"D {region} {label} (electrode mean)", float(series[k]),
-                                       facts["relative_change"][region][k], 0.01, "D"))
+                                       100 * facts["relative_change"][region][k], 1.0, "%"))
         for signal in ("pseudo_metal", "plating"):
             name = f"differences/onset_{signal}"
             if name not in entry:

@@ -5,6 +5,8 @@ covers the range). Against a reference scan (``reference_scan``, default 0 = pri
 D = (M − R) / R inside the mask (NaN outside), R being the reference map pixel by pixel or the
 mean over the masked pristine electrode. Time series: the mean of D over the mask per scan, error
 bar = the standard deviation of D over the mask in the first difference map after the reference.
+D is written in percent (files and figures alike); the difference stacks leave out the reference scan
+(D = 0 there by definition), so that a viewer opens them on the first scan that changed.
 
 Onsets: per onset signal, per pixel the first scan where its change exceeds ``threshold`` and
 ``n_sigma`` standard errors. A signal is the region's D, or, with ``baseline`` flanks, the change of
@@ -29,11 +31,12 @@ from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.step import InputSpec, Step, StepContext, StepParameters, parameter
 from swaxs_plugins.data.curves import Curves, copy_scans, covers, read_curves, region_mean, scan_timestamps
 from swaxs_plugins.data.masks import read_masks
-from swaxs_plugins.io.nexus import Axis, StepWriter, set_nx_class, write_nxdata
+from swaxs_plugins.io.nexus import Axis, StepWriter, label, set_nx_class, write_nxdata
 from swaxs_plugins.rules import distance_to
 from swaxs_plugins.steps import difference_plots as plots
 from swaxs_plugins.steps.cycler import read_cycler_log
 
+PERCENT = 100.0  # D is stored and shown in percent
 REGIONS = {"particle_surface": (0.0045, 0.007), "micropores": (0.12, 0.4), "c002": (1.2, 1.9),
            "pseudo_metal": (2.1, 2.3), "plating": (2.05, 2.1)}
 
@@ -208,13 +211,16 @@ class RegionDifference(Step):
         regions = set_nx_class(entry.create_group("regions"), "NXcollection")
         differences = set_nx_class(entry.create_group("differences"), "NXcollection")
         units = self.curves[0].units
+        others = np.arange(len(axes[0].values)) != self.params.reference_scan
+        stack_axes = [Axis(axes[0].name, axes[0].values[others], axes[0].units, axes[0].long_name), *axes[1:]]
         for region in self.regions.values():
             group = write_nxdata(regions, region.name, region.maps, axes, long_name=f"mean I, {region.name}",
                                  units=units, errors=region.map_errors, interpretation="image")
             group.attrs["q_range"] = region.q_range
-            write_nxdata(differences, region.name, region.change, axes, signal_name="D",
-                         long_name=f"D = (I - I_ref)/I_ref, {region.name}", units="", errors=region.change_errors,
-                         interpretation="image")
+            group = write_nxdata(differences, region.name, PERCENT * region.change[others], stack_axes,
+                                 signal_name="D", long_name=f"D = (I - I_ref)/I_ref, {region.name}", units="%",
+                                 errors=PERCENT * region.change_errors[others], interpretation="image")
+            group.attrs["reference_scan"] = self.params.reference_scan
         self._write_onsets(differences, axes[1:])
         self._write_series(writer, axes[0])
         copy_scans(self.curves[0].source, entry)
@@ -253,9 +259,11 @@ class RegionDifference(Step):
         names = list(self.regions)
         series = np.array([self.regions[n].mean_change for n in names]).T
         bars = np.broadcast_to([self.regions[n].error_bar for n in names], series.shape)
+        series, bars = PERCENT * series, PERCENT * bars
         group = writer.nxdata("time_series", series[:, 0], [time], signal_name=names[0],
-                              long_name=f"mean D over '{self.params.mask}', {names[0]}", units="",
+                              long_name=f"mean D over '{self.params.mask}', {names[0]}", units="%",
                               errors=np.ascontiguousarray(bars[:, 0]),
                               auxiliary={n: series[:, i] for i, n in enumerate(names[1:], 1)}, default=True)
         for i, name in enumerate(names[1:], 1):
             group[f"{name}_errors"] = bars[:, i]
+            group[name].attrs.update(long_name=label(f"mean D, {name}", "%"), units="%")

@@ -36,24 +36,25 @@ def maps_figure(step: RegionDifference, path: Path) -> Path:
     fig = new_figure(figsize=(2.2 * n_scans, 1.8 * len(regions)), layout="constrained")
     axes = fig.subplots(len(regions), n_scans, squeeze=False, sharex=True, sharey="row")
     for row, region in zip(axes, regions):
-        limit = np.nanmax(np.abs(region.change)) or 1.0
+        change = 100 * region.change  # D in percent, as in the file and the series
+        limit = np.nanmax(np.abs(change)) or 1.0
         for k, ax in enumerate(row):
             ax.set_title(f"{region.name}, scan {k}", fontsize=7)
             ax.tick_params(labelsize=6)
             if series:
-                ax.plot(x.values, region.change[k, 0], ".", ms=3)
+                ax.plot(x.values, change[k, 0], ".", ms=3)
                 ax.axhline(0, color="grey", lw=0.5)
                 continue
             extent = [*_edges(x.values), *_edges(y.values)]
-            image = ax.imshow(region.change[k], cmap="RdBu_r", vmin=-limit, vmax=limit, origin="lower",
+            image = ax.imshow(change[k], cmap="RdBu_r", vmin=-limit, vmax=limit, origin="lower",
                               extent=extent, aspect="auto")
             ax.contour(x.values, y.values, step.mask.astype(float), levels=[0.5], colors="k", linewidths=0.8)
         if not series:
-            fig.colorbar(image, ax=row.tolist(), fraction=0.02, label="D")
+            fig.colorbar(image, ax=row.tolist(), fraction=0.02, label="D (%)")
     for ax in axes[-1]:
         ax.set_xlabel(_label(x), fontsize=7)
     for ax in axes[:, 0]:
-        ax.set_ylabel("D" if series else _label(y), fontsize=7)
+        ax.set_ylabel("D (%)" if series else _label(y), fontsize=7)
     return save_figure(fig, path, dpi=90)
 
 
