@@ -102,12 +102,20 @@ def _write_averaged(entry: h5py.Group, step: LmfitFit, units: Mapping[str, str])
 
 
 def _write_series(entry: h5py.Group, step: LmfitFit, maps: Mapping[str, np.ndarray]) -> None:
-    """d002 per scan (WAXS) or α per scan (SAXS) from the averaged fit, with the region means of the maps."""
+    """d002 per scan (WAXS) or α per scan (SAXS) from the averaged fit, with the region means of the maps
+    (``series``, the default plot), and their shifts from the first scan in a plot of their own
+    (``series_shift``: a 0.05 Å trend is invisible on the axis of d002 itself)."""
     series = series_values(step, maps)
     primary, error = series.pop("primary"), series.pop("primary_errors")
     name, units, label = series.pop("name")
-    write_nxdata(entry, "series", primary, [Axis("scan", np.arange(len(primary)), "", "scan number")],
-                 signal_name=name, long_name=label, units=units, errors=error, auxiliary=series)
+    scan = [Axis("scan", np.arange(len(primary)), "", "scan number")]
+    shifts = write_nxdata(entry, "series_shift", series[f"{name}_shift"], scan, signal_name=f"{name}_shift",
+                          long_name=f"{name} - {name} of the first scan", units=units,
+                          auxiliary={f"{name}_region_mean_shift": series[f"{name}_region_mean_shift"]})
+    values = write_nxdata(entry, "series", primary, scan, signal_name=name, long_name=label, units=units,
+                          errors=error, auxiliary={f"{name}_region_mean": series[f"{name}_region_mean"]})
+    for shift in (f"{name}_shift", f"{name}_region_mean_shift"):
+        values[shift] = shifts[shift]  # the same dataset (a hard link), read beside the values, plotted apart
 
 
 def series_values(step: LmfitFit, maps: Mapping[str, np.ndarray]) -> dict[str, Any]:
