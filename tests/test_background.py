@@ -3,6 +3,7 @@ its error bars, errors and negatives, the other sources (box, curve file, anothe
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -57,7 +58,12 @@ def test_errors_add_in_quadrature_and_negatives_are_kept(operando_run):
     with handle:
         subtracted, errors = entry["maps/curves/I"][()], entry["maps/curves/I_errors"][()]
         background, b_err = entry["background/I"][()], entry["background/I_errors"][()]
-        assert entry.attrs["default"] == "background"
+        assert entry.attrs["default"] == "mean_curves"  # the view: the electrode's mean subtracted curve
+        view, view_points = entry["mean_curves/I"][()], entry["mean_curves"].attrs["points"]
+    with h5py.File(operando_run.steps["map_masks"], "r") as handle:
+        electrode = handle["map_masks/masks/electrode/mask"][()].astype(bool)
+    assert view_points == electrode.sum()
+    np.testing.assert_allclose(view, np.nanmean(subtracted[:, electrode], axis=1), rtol=1e-4, atol=1e-9)
     with h5py.File(operando_run.steps["waxs_transmission"], "r") as handle:
         corrected = handle["waxs_transmission/maps/curves/I"][()]
         c_err = handle["waxs_transmission/maps/curves/I_errors"][()]
@@ -67,6 +73,17 @@ def test_errors_add_in_quadrature_and_negatives_are_kept(operando_run):
     np.testing.assert_allclose(errors, np.sqrt(c_err**2 + b_err[:, None, None] ** 2), rtol=1e-5)
     assert np.nanmin(subtracted) < 0
     assert all(r.ok for r in validate_file(operando_run.steps["waxs_subtracted"]))
+
+
+def test_without_view_region_the_view_is_the_mean_outside_the_background(operando_run):
+    handle, entry = operando_run.entry("saxs_subtracted")
+    with handle:
+        subtracted, view = entry["maps/curves/I"][()], entry["mean_curves/I"][()]
+        log_log = json.loads(entry["mean_curves"].attrs["SILX_style"])
+    with h5py.File(operando_run.steps["map_masks"], "r") as handle:
+        outside = ~handle["map_masks/masks/electrolyte/mask"][()].astype(bool)
+    np.testing.assert_allclose(view, np.nanmean(subtracted[:, outside], axis=1), rtol=1e-4, atol=1e-9)
+    assert log_log == {"signal_scale_type": "log", "axes_scale_types": ["log", "log"]}  # SAXS: log-log
 
 
 def test_box_curve_file_and_other_step_give_the_expected_background(operando_run, tmp_path):

@@ -114,6 +114,31 @@ def write_curves(entry: h5py.Group, curves: Curves, long_name: str, *, default: 
     return group
 
 
+def points_mean(intensity: np.ndarray, errors: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean curve over the ``region``'s points (a boolean map [y, x]) per scan [scan, q], with its standard
+    error sqrt(Σσ²)/n; NaN bins of a point are left out of that bin's mean (NaN where no point has one)."""
+    values, sigma = intensity[:, region], errors[:, region]
+    count = np.sum(np.isfinite(values), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(values, axis=1) / count
+        error = np.sqrt(np.nansum(np.where(np.isfinite(values), sigma, 0.0) ** 2, axis=1)) / count
+    return mean, error
+
+
+def write_mean_curves(entry: h5py.Group, curves: Curves, region: np.ndarray, what: str) -> h5py.Group:
+    """``<entry>/mean_curves``: the mean curve over ``region`` (boolean map [y, x]; ``what`` names it) per scan
+    [scan, q], the curve view a file opens on (entry @default): a sample's curve, not one corner point's,
+    on the curves' own scales (log–log for SAXS)."""
+    mean, error = points_mean(curves.intensity, curves.errors, region)
+    group = write_nxdata(entry, "mean_curves", mean, [curves.axes[0], curves.axes[3]], long_name=f"mean I, {what}",
+                         units=curves.units, errors=error, interpretation="spectrum")
+    if curves.silx_style:
+        group.attrs["SILX_style"] = curves.silx_style
+    group.attrs["points"] = np.int64(region.sum())
+    entry.attrs["default"] = "mean_curves"
+    return group
+
+
 def check_same_normalisation(first: Curves, second: Curves, label: str) -> None:
     """An error naming both steps where one set of curves is monitor-normalised or transmission-corrected and
     the other is not (unknown, as in files of earlier versions or other programs: not checked)."""

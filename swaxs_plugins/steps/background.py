@@ -17,7 +17,8 @@ import numpy as np
 
 from swaxs_plugins.core.errors import InputDataError, SwaxsError
 from swaxs_plugins.core.step import InputSpec, Step, StepContext, StepParameters, parameter
-from swaxs_plugins.data.curves import Curves, check_same_normalisation, read_curves, write_curves
+from swaxs_plugins.data.curves import (Curves, check_same_normalisation, points_mean, read_curves, write_curves,
+                                       write_mean_curves)
 from swaxs_plugins.data.masks import read_masks
 from swaxs_plugins.io.nexus import StepWriter
 
@@ -32,16 +33,9 @@ class BackgroundParameters(StepParameters):
     curve: Path | None = parameter(None, description="text file: q (1/angstrom), I, optional sigma")
     background_scan: int | None = parameter(None, description="use this scan's background for every scan "
                                                               "(default: each scan its own)")
-
-
-def region_background(intensity: np.ndarray, errors: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean curve over the region's points per scan [scan, q], with its standard error sqrt(Σσ²)/n."""
-    values, sigma = intensity[:, region], errors[:, region]
-    count = np.sum(np.isfinite(values), axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nansum(values, axis=1) / count
-        error = np.sqrt(np.nansum(np.where(np.isfinite(values), sigma, 0.0) ** 2, axis=1)) / count
-    return mean, error
+    view_region: str | None = parameter(None, description="mask of the 'masks' input whose mean subtracted curve "
+                                                          "the file opens on (default: the points outside the "
+                                                          "background region)")
 
 
 def subtract(curves: Curves, background: np.ndarray, error: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -89,9 +83,24 @@ class SubtractBackground(Step):
                                  f"{len(background)} scans")
             background, error = np.broadcast_to(background[k], background.shape), np.broadcast_to(error[k], error.shape)
         self.background, self.background_error = background, error
+        self.view_region = self._view_region(context)
+
+    def _view_region(self, context: StepContext) -> tuple[np.ndarray, str]:
+        """The points whose mean subtracted curve the file opens on, and how to name them."""
+        name, shape = self.params.view_region, self.curves.map_shape
+        if name is not None:
+            masks = read_masks(context.inputs["masks"]) if "masks" in context.inputs else {}
+            if name not in masks or masks[name].shape != shape or not masks[name].any():
+                raise SwaxsError(f"step '{self.step_id}', parameter 'view_region': no mask '{name}' with points on "
+                                 f"the {shape} map in the 'masks' input (have {', '.join(masks) or 'no masks input'})")
+            return masks[name], f"mask '{name}'"
+        if self.background_region is not None and not self.background_region.all():
+            return ~self.background_region, "the points outside the background region"
+        return np.ones(shape, bool), "all points"
 
     def _background(self, context: StepContext) -> tuple[np.ndarray, np.ndarray]:
         p, n_scans = self.params, self.curves.intensity.shape[0]
+        self.background_region: np.ndarray | None = None
         given = [n for n, v in (("mask", p.mask), ("box", p.box), ("curve", p.curve),
                                 ("other", context.inputs.get("other"))) if v is not None]
         if len(given) != 1:
@@ -102,8 +111,8 @@ class SubtractBackground(Step):
             return np.tile(b, (n_scans, 1)), np.tile(e, (n_scans, 1))
         if "other" in context.inputs:
             return self._other(read_curves(context.inputs["other"]))
-        region = self._region(context)
-        return region_background(self.curves.intensity, self.curves.errors, region)
+        region = self.background_region = self._region(context)
+        return points_mean(self.curves.intensity, self.curves.errors, region)
 
     def _region(self, context: StepContext) -> np.ndarray:
         p, shape = self.params, self.curves.map_shape
@@ -132,17 +141,19 @@ class SubtractBackground(Step):
         n_scans = self.curves.intensity.shape[0]
         flat_i = other.intensity.reshape(other.intensity.shape[0], 1, -1, other.q.size)
         flat_e = other.errors.reshape(flat_i.shape)
-        b, e = region_background(flat_i, flat_e, np.ones(flat_i.shape[1:3], bool))
+        b, e = points_mean(flat_i, flat_e, np.ones(flat_i.shape[1:3], bool))
         if len(b) not in (1, n_scans):
             raise InputDataError(f"step '{self.step_id}', input 'other': {other.source.path} holds {len(b)} scans, "
                                  f"the curves {n_scans}; give one or as many")
         return np.broadcast_to(b, (n_scans, b.shape[-1])), np.broadcast_to(e, (n_scans, e.shape[-1]))
 
     def finalize(self, results: list, writer: StepWriter) -> None:
-        """The subtracted curves (maps/curves) and the background curves [scan, q] (the default plot)."""
+        """The subtracted curves (maps/curves), the background curves [scan, q], and the mean subtracted curve
+        of the view region per scan (the default plot)."""
         intensity, errors = subtract(self.curves, self.background, self.background_error)
         write_curves(writer.entry, self.curves.with_values(intensity, errors), "intensity - background")
         scan_axis, q_axis = self.curves.axes[0], self.curves.axes[3]
         writer.nxdata("background", np.ascontiguousarray(self.background), [scan_axis, q_axis],
                       long_name="background I_b/T_b", units=self.curves.units,
-                      errors=np.ascontiguousarray(self.background_error), interpretation="spectrum", default=True)
+                      errors=np.ascontiguousarray(self.background_error), interpretation="spectrum")
+        write_mean_curves(writer.entry, self.curves.with_values(intensity, errors), *self.view_region)
