@@ -211,7 +211,14 @@ def test_output_validates_and_silx_finds_the_map_view(scans):
     assert errors == 0, [r.getMessage() for r in records if r.levelno >= logging.ERROR]
     with h5py.File(scans["serial"], "r") as handle:
         default = silx.io.nxdata.get_default(handle)
-        assert default is not None and default.group.name.endswith("/maps/curves")
+        assert default is not None and default.group.name.endswith("/maps/mean_curves")  # every point's mean
+        curves, sigma = handle["integrate/maps/curves/I"][()], handle["integrate/maps/curves/I_errors"][()]
+        points = np.prod(curves.shape[1:-1])
+        np.testing.assert_allclose(default.signal[()], np.nanmean(curves.reshape(len(curves), points, -1), axis=1),
+                                   rtol=1e-6)
+        np.testing.assert_allclose(handle["integrate/maps/mean_curves/I_errors"][()],
+                                   np.sqrt(np.nansum(sigma.reshape(len(curves), points, -1) ** 2, axis=1)) / points,
+                                   rtol=1e-6)
         entry = handle["integrate"]
         assert entry["definition"][()] == b"NXazint1d"
         assert bool(entry["monitor_applied"][()]) and bool(entry["polarization_applied"][()])

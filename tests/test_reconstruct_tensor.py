@@ -78,13 +78,17 @@ def test_the_electrode_is_recovered_against_its_truth(electrode) -> None:
     assert inner_error < 0.07 and inner_mean_error < 0.06, measured
 
 
-def test_the_file_validates_and_opens_on_the_mean_intensity(electrode) -> None:
+def test_the_file_validates_and_opens_on_the_central_slice_of_the_mean_intensity(electrode) -> None:
     _, output = electrode
     assert all(report.ok for report in validate_file(output))
     with h5py.File(output, "r") as handle:
         entry = handle["tensor"]
-        assert entry.attrs["default"] == "mean_intensity"
+        assert entry.attrs["default"] == "central_slice"
         default = entry["mean_intensity"]
+        middle = default["I"].shape[0] // 2
+        np.testing.assert_array_equal(entry["central_slice/I"][()], default["I"][middle])
+        np.testing.assert_array_equal(entry["central_slice/degree_of_anisotropy"][()],
+                                      default["degree_of_anisotropy"][middle])
         assert default.attrs["signal"] == "I" and list(default.attrs["axes"]) == ["z", "y", "x"]
         assert default["z"].attrs["units"] == "um" and default["I"].attrs["units"] == "counts/mm"
         assert set(default.attrs["auxiliary_signals"]) == {"degree_of_anisotropy", "fit_quality"}

@@ -244,8 +244,21 @@ def validate(files: tuple[Path, ...]) -> None:
 @main.command()
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
 def view(file: Path) -> None:
-    """Open FILE in silx view."""
+    """Open FILE in silx view (needs the gui extra: pip install "swaxs-plugins[gui]")."""
+    missing = missing_gui_packages()
+    if missing:
+        raise click.ClickException(f"swaxs view: {', '.join(missing)} not installed; silx's viewer needs a Qt "
+                                   "binding, qtawesome and PyOpenGL: pip install \"swaxs-plugins[gui]\"")
     sys.exit(subprocess.call([sys.executable, "-m", "silx", "view", str(file)]))
+
+
+def missing_gui_packages() -> list[str]:
+    """What silx's viewer needs and is not importable here: a Qt binding, qtawesome, PyOpenGL."""
+    from importlib.util import find_spec
+
+    needed = {"a Qt binding (PySide6, PyQt6 or PyQt5)": ("PySide6", "PyQt6", "PyQt5"), "qtawesome": ("qtawesome",),
+              "PyOpenGL": ("OpenGL",)}
+    return [what for what, modules in needed.items() if not any(find_spec(m) for m in modules)]
 
 
 @main.command()

@@ -125,15 +125,16 @@ def points_mean(intensity: np.ndarray, errors: np.ndarray, region: np.ndarray) -
     return mean, error
 
 
-def write_mean_curves(entry: h5py.Group, curves: Curves, region: np.ndarray, what: str) -> h5py.Group:
-    """``<entry>/mean_curves``: the mean curve over ``region`` (boolean map [y, x]; ``what`` names it) per scan
-    [scan, q], the curve view a file opens on (entry @default): a sample's curve, not one corner point's,
-    on the curves' own scales (log–log for SAXS)."""
-    mean, error = points_mean(curves.intensity, curves.errors, region)
-    group = write_nxdata(entry, "mean_curves", mean, [curves.axes[0], curves.axes[3]], long_name=f"mean I, {what}",
-                         units=curves.units, errors=error, interpretation="spectrum")
-    if curves.silx_style:
-        group.attrs["SILX_style"] = curves.silx_style
+def write_mean_curves(entry: h5py.Group, intensity: np.ndarray, errors: np.ndarray, region: np.ndarray,
+                      axes: tuple[Axis, Axis], *, units: str, what: str, silx_style: str | None) -> h5py.Group:
+    """``<entry>/mean_curves``: the mean curve over ``region`` (boolean map [y, x] of curves [scan, y, x, q];
+    ``what`` names it) per scan, axes (scan, q): the curve view a file opens on (entry @default), a sample's
+    curve rather than one corner point's, on the curves' own scales (``silx_style``: log–log for SAXS)."""
+    mean, error = points_mean(intensity, errors, region)
+    group = write_nxdata(entry, "mean_curves", mean, list(axes), long_name=f"mean I, {what}", units=units,
+                         errors=error, interpretation="spectrum")
+    if silx_style:
+        group.attrs["SILX_style"] = silx_style
     group.attrs["points"] = np.int64(region.sum())
     entry.attrs["default"] = "mean_curves"
     return group

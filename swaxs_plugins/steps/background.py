@@ -156,4 +156,6 @@ class SubtractBackground(Step):
         writer.nxdata("background", np.ascontiguousarray(self.background), [scan_axis, q_axis],
                       long_name="background I_b/T_b", units=self.curves.units,
                       errors=np.ascontiguousarray(self.background_error), interpretation="spectrum")
-        write_mean_curves(writer.entry, self.curves.with_values(intensity, errors), *self.view_region)
+        region, what = self.view_region
+        write_mean_curves(writer.entry, intensity, errors, region, (scan_axis, q_axis), units=self.curves.units,
+                          what=what, silx_style=self.curves.silx_style)

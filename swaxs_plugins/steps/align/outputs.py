@@ -14,7 +14,7 @@ import numpy as np
 
 from swaxs_plugins.data.projections import Projections, write_projections
 from swaxs_plugins.io.figures import new_figure, save_figure
-from swaxs_plugins.io.nexus import Axis, set_nx_class, write_nxdata
+from swaxs_plugins.io.nexus import Axis, label, set_nx_class, write_nxdata
 
 if TYPE_CHECKING:  # describing the step needs no registration library
     from swaxs_plugins.steps.align.consistency import Alignment
@@ -50,9 +50,9 @@ def _write_sample(collection: h5py.Group, sample: AlignedSample, image_label: st
     result, n = sample.alignment, sample.aligned.n
     index = Axis("projection", np.arange(n, dtype=np.float64), "", "projection index")
     shifts = write_nxdata(group, "shifts", result.shifts[:, 0], [index], signal_name="dj",
-                          long_name="dj: shift applied across the beam (px)", units="pixel",
+                          long_name="dj: shift applied across the beam", units="pixel",
                           auxiliary={"dk": result.shifts[:, 1]})
-    shifts["dk"].attrs["long_name"] = "dk: shift applied up (px)"
+    shifts["dk"].attrs.update(long_name=label("dk: shift applied up", "pixel"), units="pixel")
     fields = (
         ("history", result.history, "pixel", "shifts (dj, dk) after each iteration [iteration, projection, 2]"),
         ("history_binning", result.history_binning, "", "binning of each iteration"),

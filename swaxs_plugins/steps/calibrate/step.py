@@ -157,7 +157,8 @@ class PyFAICalibrate(Step):
                               [Axis("row", np.arange(rows, dtype=np.float64) + 0.5, "pixel", "row (pixel)"),
                                Axis("col", np.arange(cols, dtype=np.float64) + 0.5, "pixel", "column (pixel)")],
                               default=True, signal_name="data", long_name="calibrant frame", units="counts",
-                              interpretation="image", auxiliary={"fitted_rings": rings}, chunks=(rows, cols))
+                              interpretation="image", auxiliary={"fitted_rings": rings}, chunks=(rows, cols),
+                              silx_style={"signal_scale_type": "log"})  # gaps and mask NaN: no colour
         group["fitted_rings"].attrs.update({"units": "", "long_name": "pixels on the fitted calibrant rings"})
         save_picture(context.workdir / f"{context.step_id}.png", self._frame, result, rings)
 

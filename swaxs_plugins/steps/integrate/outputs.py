@@ -7,12 +7,14 @@ validators check every NXdata that is a direct child of the entry against the de
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
 
+from swaxs_plugins.data.curves import write_mean_curves
 from swaxs_plugins.io.nexus import Axis, set_nx_class, write_nxdata
 from swaxs_plugins.steps.integrate.inputs import ScanLayout
 from swaxs_plugins.steps.integrate.engine import BatchResult, Binning
@@ -26,6 +28,7 @@ UNITS: dict[str, tuple[str, str, str]] = {  # unit → (NeXus units, NXazint lon
     "2th_deg": ("degrees", "2theta", "two_theta"),
 }
 HC_KEV_ANGSTROM = 12.398419843320026
+LOG_LOG = {"signal_scale_type": "log", "axes_scale_types": ["log", "log"]}
 INTENSITY_UNITS = "arbitrary units"
 
 
@@ -56,7 +59,7 @@ def write_integrated(entry: h5py.Group, params: IntegrateParameters, geometry: M
     _write_scans(entry, layout, scan_records)
     _write_maps(entry, params, binning, layout, one_d, segment_binning, segments, monitor_applied)
     _write_invalid_pixels(entry["maps"], layout, one_d, integrated_pixels)
-    entry.attrs["default"] = "maps"
+    _write_mean_curves(entry, params, binning, layout, one_d)
 
 
 def _write_azint_fields(group: h5py.Group, params: IntegrateParameters, geometry: Mapping[str, Any],
@@ -138,13 +141,12 @@ def _write_scans(entry: h5py.Group, layout: ScanLayout, records: Mapping[str, np
 
 def _map_axes(layout: ScanLayout) -> list[Axis]:
     """The axes of a per-frame map: scan, then y, x (a 2-D scan: the motor positions where the input names
-    them, else scan-point indices) or point (a series)."""
+    them, labelled 'y (mm)' with their unit, else scan-point indices) or point (a series)."""
     spatial = layout.scan_shape
     scan_axis = Axis("scan", np.arange(len(layout.files)), "", "scan number")
     if layout.raster is not None:
         raster = layout.raster
-        return [scan_axis, Axis("y", raster.y, raster.y_units, "y (motor position)"),
-                Axis("x", raster.x, raster.x_units, "x (motor position)")]
+        return [scan_axis, Axis("y", raster.y, raster.y_units, "y"), Axis("x", raster.x, raster.x_units, "x")]
     names = ("y", "x") if len(spatial) == 2 else tuple(f"point{i}" if i else "point" for i in range(len(spatial)))
     return [scan_axis, *(Axis(name, np.arange(size), "", f"{name} (scan point index)")
                          for name, size in zip(names, spatial))]
@@ -156,6 +158,19 @@ def _to_map(values: np.ndarray, layout: ScanLayout) -> np.ndarray:
     if layout.order is not None:
         per_scan = per_scan[:, layout.order]
     return per_scan.reshape(len(layout.files), *layout.scan_shape, *values.shape[1:])
+
+
+def _write_mean_curves(entry: h5py.Group, params: IntegrateParameters, binning: Binning, layout: ScanLayout,
+                       one_d: BatchResult) -> None:
+    """``maps/mean_curves``: the mean curve of every scan over all its points (the default plot): the file opens on the
+    sample's curve, not on the first point's (often beside the sample), log–log where ``log_scale``."""
+    units, _, axis_name = UNITS[params.unit]
+    shape = (len(layout.files), 1, layout.points, -1)
+    radial = Axis(axis_name, binning.radial, units, "q" if axis_name == "q" else "2θ")
+    write_mean_curves(entry["maps"], one_d.intensity.reshape(shape), one_d.sigma.reshape(shape),
+                      np.ones((1, layout.points), bool), (_map_axes(layout)[0], radial), units=INTENSITY_UNITS,
+                      what="all points of the scan", silx_style=json.dumps(LOG_LOG) if params.log_scale else None)
+    entry.attrs["default"] = "maps"
 
 
 def _write_invalid_pixels(maps: h5py.Group, layout: ScanLayout, result: BatchResult, integrated_pixels: int) -> None:
@@ -185,7 +200,7 @@ def _write_maps(entry: h5py.Group, params: IntegrateParameters, binning: Binning
     label = "q" if axis_name == "q" else "2θ"
     radial = Axis(axis_name, binning.radial, units, label)
     scan_axis, *spatial_axes = _map_axes(layout)
-    style = {"signal_scale_type": "log", "axes_scale_types": ["log", "log"]} if params.log_scale else None
+    style = LOG_LOG if params.log_scale else None
     n_rad = one_d.intensity.shape[-1]
     curves = _to_map(one_d.intensity, layout)
     group = write_nxdata(maps, "curves", curves, [scan_axis, *spatial_axes, radial], long_name="intensity",

@@ -7,7 +7,8 @@
   ``loss`` history, ``message`` and ``reduced_chi2``;
 - ``volumes/<sample>/``: the band means in the volumes layout of :mod:`swaxs_plugins.data.volumes`
   (one "q" per band at its centre, the bands as regions), for the ``volume`` step;
-- ``mean_intensity``: the first sample's first band (a link), the entry's default plot;
+- ``mean_intensity``: the first sample's first band (a link); ``central_slice``: its middle z slice with
+  the degree of anisotropy, the entry's default plot;
 - ``ell_max``, ``regularisation``, ``solver`` (the implementation and its settings), ``sample_names``.
 """
 
@@ -72,11 +73,24 @@ def write_tensor_entry(entry: h5py.Group, step: TensorReconstruction, results: S
         write_volumes(entry, [volume], step.units(sample))
     first = results[0]
     entry["mean_intensity"] = entry[f"tensor/{first.sample}/{first.band}/mean_intensity"]
-    entry.attrs["default"] = "mean_intensity"
+    _write_central_slice(entry, first, step.samples[0].pixel_um, step.units(step.samples[0]))
     entry["ell_max"] = np.int64(step.params.ell_max)
     entry["regularisation"] = step.regularisation()
     entry["solver"] = step.solver()
     entry["sample_names"] = np.array([s.name for s in step.samples], dtype=h5py.string_dtype())
+
+
+def _write_central_slice(entry: h5py.Group, result: TensorResult, pixel_um: float | None, units: str) -> None:
+    """``central_slice``: the middle z slice of the first band's mean intensity, degree of anisotropy as an
+    auxiliary image; the entry's default plot (a viewer opens a volume on slice 0, outside the sample)."""
+    middle = result.mean.shape[0] // 2
+    axes = voxel_axes(Volume(result.sample, result.mean[..., None], np.zeros(1), pixel_um, ""))[1:]
+    group = write_nxdata(entry, "central_slice", result.mean[middle].astype(np.float32), axes,
+                         long_name=f"mean intensity, {result.band}, slice z = {middle}", units=units,
+                         interpretation="image",
+                         auxiliary={"degree_of_anisotropy": result.anisotropy[middle].astype(np.float32)})
+    group["degree_of_anisotropy"].attrs.update(long_name="degree of anisotropy (std/mean)", units="")
+    entry.attrs["default"] = "central_slice"
 
 
 def _write_band(parent: h5py.Group, result: TensorResult, pixel_um: float | None, units: str, ell_max: int) -> None:
