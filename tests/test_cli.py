@@ -163,3 +163,14 @@ def test_simulation_and_demo_folders_are_refused_before_anything_is_simulated(tm
     assert result.stderr.strip() == (f"Error: [{command[0]}] {blocker / 'sub'}: cannot write the "
                                      f"{'demo' if command == ['demo'] else 'simulation'} folder (OUTDIR), {blocker} "
                                      "is a file, not a folder; choose another path")
+
+
+def test_view_without_the_gui_extra_says_which_extra_to_install(tmp_path, monkeypatch):
+    import importlib.util
+
+    target = tmp_path / "some.nxs"
+    target.write_bytes(b"")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
+    result = CliRunner().invoke(main, ["view", str(target)])
+    assert result.exit_code == 1
+    assert 'pip install "swaxs-plugins[gui]"' in result.output and "a Qt binding" in result.output

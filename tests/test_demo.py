@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import h5py
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -52,3 +54,65 @@ def test_every_nexus_file_it_wrote_is_valid_and_figures_exist(demo):
         f.name for f in tomography}
     assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
     assert (outdir / "operando.yaml").read_text().startswith("# The default operando pipeline")
+
+
+CURVE, IMAGE = "_NXdataCurveView", "_NXdataImageView"
+OPENED_ON = {  # file (under processed/) → the silx view, x label, y label, scales x/y, colormap (images)
+    "operando.nxs": (CURVE, "time since the first scan (h)", None, "linear", "linear", None),
+    "tomography.nxs": (CURVE, "mean intensity 0.12-0.3 1/Å (counts/mm)", None, "linear", "linear", None),
+    "operando_steps/saxs_geometry.nxs": (IMAGE, "column (pixel)", "row (pixel)", "linear", "linear", "log"),
+    "operando_steps/saxs_curves.nxs": (CURVE, "q (Å⁻¹)", None, "log", "log", None),
+    "operando_steps/waxs_curves.nxs": (CURVE, "q (Å⁻¹)", None, "linear", "linear", None),
+    "operando_steps/saxs_transmission.nxs": (IMAGE, "x (mm)", "y (mm)", "linear", "linear", "linear"),
+    "operando_steps/map_masks.nxs": (IMAGE, "x (mm)", "y (mm)", "linear", "linear", "linear"),
+    "operando_steps/saxs_subtracted.nxs": (CURVE, "q (Å⁻¹)", None, "log", "log", None),
+    "operando_steps/differences.nxs": (CURVE, "time since the first scan (h)", None, "linear", "linear", None),
+    "operando_steps/waxs_fit.nxs": (CURVE, "scan number", None, "linear", "linear", None),
+    "operando_steps/saxs_fit.nxs": (CURVE, "scan number", None, "linear", "linear", None),
+    "tomography_steps/aligned.nxs": (CURVE, "projection index", None, "linear", "linear", None),
+    "tomography_steps/volumes.nxs": (IMAGE, "x (µm)", "y (µm)", "linear", "linear", "linear"),
+    "tomography_steps/tensor.nxs": (IMAGE, "x (µm)", "y (µm)", "linear", "linear", "linear"),
+    "tomography_steps/histograms.nxs": (CURVE, "mean intensity 0.12-0.3 1/Å (counts/mm)", None, "linear", "linear",
+                                        None),
+}
+CURVES_SHOWN = {  # the legends of the curves a file opens on: one quantity per plot, each with its unit
+    "operando.nxs": ["mean D over 'electrode', particle_surface (%)", "mean D, micropores (%)", "mean D, c002 (%)",
+                     "mean D, pseudo_metal (%)", "mean D, plating (%)"],
+    "operando_steps/saxs_curves.nxs": ["mean I, all points of the scan (a.u.)"],
+    "operando_steps/saxs_subtracted.nxs": ["mean I, mask 'electrode' (a.u.)"],
+    "operando_steps/waxs_fit.nxs": ["d002 = 2 pi / q002 of the region-averaged curve (Å)", "d002 region mean (Å)"],
+    "tomography_steps/aligned.nxs": ["dj: shift applied across the beam (pixel)", "dk: shift applied up (pixel)"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPENED_ON))
+def test_silx_view_opens_every_output_on_the_plot_a_scientist_wants(demo, name):
+    """Each output kind opened in silx view's own data panel (headless): the view selected, its axis labels with
+    units, its scales; images show data (not an all-zero reference scan or an empty slice)."""
+    from silx_views import opened_view
+
+    outdir, _ = demo
+    opened = opened_view(outdir / "processed" / name)
+    view, x_label, y_label, x_scale, y_scale, colormap = OPENED_ON[name]
+    assert (opened.view, opened.x_label, opened.x_scale, opened.y_scale) == (view, x_label, x_scale, y_scale)
+    if y_label is not None:
+        assert opened.y_label == y_label
+    if name in CURVES_SHOWN:
+        assert opened.curves == CURVES_SHOWN[name]
+    if colormap is not None:
+        assert opened.colormap == colormap
+        assert np.isfinite(opened.image).any() and np.nanmax(np.abs(opened.image)) > 0
+
+
+def test_fit_maps_are_nan_outside_the_fitted_region_and_stacks_leave_out_the_reference(demo):
+    outdir, _ = demo
+    steps = outdir / "processed" / "operando_steps"
+    with h5py.File(steps / "waxs_fit.nxs", "r") as handle:
+        region = handle["waxs_fit/region/mask"][()].astype(bool)
+        for name in ("d002", "c002_area", "reduced_chi2"):
+            values = handle[f"waxs_fit/maps/{name}/{name}"][()]
+            assert np.isnan(values[~region]).all() and np.isfinite(values[region]).mean() > 0.9, name
+    with h5py.File(steps / "differences.nxs", "r") as handle:
+        stack = handle["differences/differences/micropores"]
+        assert stack.attrs["reference_scan"] == 0 and len(stack["time"]) == len(handle["differences/time_series/time"]) - 1
+        assert np.nanmax(np.abs(stack["D"][0])) > 1.0  # % : the first scan shown has changed
