@@ -36,3 +36,10 @@ def save_figure(figure: Figure, path: Path, *, dpi: int = 100) -> Path:
     finally:
         partial.unlink(missing_ok=True)
     return path
+
+
+def integer_ticks(axes: Any) -> None:
+    """Ticks only at whole numbers on the x axis (scan numbers, indices): no 'scan 2.5'."""
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))

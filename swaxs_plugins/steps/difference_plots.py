@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from swaxs_plugins.io.figures import new_figure, save_figure
+from swaxs_plugins.io.figures import integer_ticks, new_figure, save_figure
 from swaxs_plugins.io.nexus import Axis
 
 if TYPE_CHECKING:
@@ -85,6 +85,8 @@ def series_figure(step: RegionDifference, path: Path) -> Path:
                         label=region.name)
     bottom.axhline(0, color="grey", lw=0.5)
     bottom.set_xlabel("time since the first scan (h)" if hours is not None else "scan")
+    if hours is None:
+        integer_ticks(bottom)
     bottom.set_ylabel(f"mean D over '{step.params.mask}' (%)")
     bottom.legend(fontsize=7)
     return save_figure(fig, path, dpi=90)

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from swaxs_plugins.io.figures import new_figure, save_figure
+from swaxs_plugins.io.figures import integer_ticks, new_figure, save_figure
+from swaxs_plugins.io.nexus import unit_symbol
 from swaxs_plugins.steps.fit.models import PowerLawModel
 from swaxs_plugins.steps.fit.outputs import series_values
 
@@ -42,7 +43,7 @@ def plot_averaged_fits(path: Path, step: LmfitFit) -> None:
         ax.set_title(f"{step.scan_labels[s]}: reduced chi2 {step.averaged.redchi[s]:.2f}{poor}", fontsize=9,
                      color="C3" if poor else "k")
         ax.set_xlabel("q (1/Å)")
-        ax.set_ylabel(f"I ({step.units})")
+        ax.set_ylabel(f"I ({unit_symbol(step.units)})")
     figure.axes[0].legend(fontsize=7)
     if len(shown) < len(step.averaged_problems):
         figure.suptitle(f"{len(shown)} of {len(step.averaged_problems)} scans", fontsize=9)
@@ -68,7 +69,8 @@ def plot_series(path: Path, step: LmfitFit, maps: Mapping[str, np.ndarray]) -> N
     ax.errorbar(scans, series["primary"], series["primary_errors"], fmt="o-", label="region-averaged curve")
     ax.plot(scans, series[f"{name}_region_mean"], "s--", label="region mean of pixel fits")
     ax.set_xlabel("scan")
-    ax.set_ylabel(f"{name} ({units})" if units else name)
+    integer_ticks(ax)
+    ax.set_ylabel(f"{name} ({unit_symbol(units)})" if units else name)
     poor = np.flatnonzero([bool(problem) for problem in step.averaged_problems])
     if poor.size:
         ax.plot(scans[poor], series["primary"][poor], "x", color="C3", ms=10, label="poor averaged fit")
