@@ -288,11 +288,12 @@ def demo(ctx: click.Context, outdir: Path, seed: int, executor: str, workers: in
 def _register_commands() -> None:
     """The simulation and instrument commands live in modules of their own (:mod:`.simulate`, :mod:`.instrument`)."""
     from swaxs_plugins.cli.authoring import new_plugin, verify
+    from swaxs_plugins.cli.export import export
     from swaxs_plugins.cli.init import init
     from swaxs_plugins.cli.instrument import calibrate, geometry, integrate_command
     from swaxs_plugins.cli.simulate import simulate
 
-    for command in (init, simulate, integrate_command, calibrate, geometry, new_plugin):
+    for command in (init, simulate, integrate_command, calibrate, geometry, new_plugin, export):
         main.add_command(command)
     plugins.add_command(verify)
 
