@@ -48,7 +48,7 @@ class Onset(StepParameters):
     baseline: tuple[tuple[float, float], tuple[float, float]] | None = parameter(
         None, description="two flank q-ranges [[lo, hi], [lo, hi]]: use the peak excess above the line through them",
         unit="1/angstrom")
-    threshold: float = parameter(0.1, description="minimum change (in units of the reference region mean)", gt=0)
+    threshold: float = parameter(0.1, description="minimum change, a fraction of the reference (0.1: D = 10 %)", gt=0)
     n_sigma: float = parameter(5.0, description="minimum change in standard errors", ge=0)
 
 
