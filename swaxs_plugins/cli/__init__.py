@@ -291,9 +291,10 @@ def _register_commands() -> None:
     from swaxs_plugins.cli.export import export
     from swaxs_plugins.cli.init import init
     from swaxs_plugins.cli.instrument import calibrate, geometry, integrate_command
+    from swaxs_plugins.cli.schema import schema
     from swaxs_plugins.cli.simulate import simulate
 
-    for command in (init, simulate, integrate_command, calibrate, geometry, new_plugin, export):
+    for command in (init, simulate, integrate_command, calibrate, geometry, new_plugin, export, schema):
         main.add_command(command)
     plugins.add_command(verify)
 
