@@ -291,10 +291,11 @@ def _register_commands() -> None:
     from swaxs_plugins.cli.export import export
     from swaxs_plugins.cli.init import init
     from swaxs_plugins.cli.instrument import calibrate, geometry, integrate_command
+    from swaxs_plugins.cli.report import report
     from swaxs_plugins.cli.schema import schema
     from swaxs_plugins.cli.simulate import simulate
 
-    for command in (init, simulate, integrate_command, calibrate, geometry, new_plugin, export, schema):
+    for command in (init, simulate, integrate_command, calibrate, geometry, new_plugin, export, report, schema):
         main.add_command(command)
     plugins.add_command(verify)
 
