@@ -3,10 +3,12 @@
 SAS modelling programs (SasView, through its reader ``sasdata``) read 1-D curves I(Q) in the canSAS
 NeXus format, not the map layouts of this project. :func:`export_nxcansas` takes the ``curves`` of a
 step (integrate, transmission, background), averages them over the points of a named mask (a mask
-step's region, e.g. ``electrode``) or of a box of scan points with :func:`~swaxs_plugins.data.curves.
-points_mean` (mean and standard error), and writes one SASentry (``sasentry01``, …) with one SASdata
-(Q, I, Idev) per scan. Each entry's title names the scan's file and the region, its ``run`` the
-scan's file (@name its path) and the SASdata's @timestamp the scan's time where the input records one.
+step's region, e.g. ``electrode``) or of any selection of scan points with
+:func:`~swaxs_plugins.data.curves.points_mean` (mean, and its standard error sqrt(Σσ²)/n over the n
+points valid in each bin; NaN values are left out and counted), and writes one SASentry
+(``sasentry01``, …) with one SASdata (Q, I, Idev) per scan and a SASprocess with the counts. Each
+entry's title names the scan's file and the region, its ``run`` the scan's file (@name its path) and
+the SASdata's @timestamp the scan's time where the input records one.
 
 Q keeps the curves' units (1/angstrom or 1/nm); I keeps theirs, spelled as canSAS names them
 ("arbitrary units" is canSAS's ``arbitrary``). Bins that are NaN in a scan's mean (masked q, no
@@ -217,9 +219,11 @@ def _now() -> str:
 def export_nxcansas(path: Path, entry: str, output: Path, *, region: str | None = None,
                     masks: Path | None = None, masks_entry: str | None = None, points: str | None = None) -> MeanCurves:
     """Export the mean curves of the step ``entry`` of ``path`` over the mask ``region`` (of the mask step
-    output in ``masks``, default ``path`` itself) or over the box ``points`` to ``output`` (NXcanSAS)."""
+    output in ``masks``, default ``path`` itself) or over the scan points ``points`` (:func:`points_mask`) to
+    ``output`` (NXcanSAS)."""
     if (region is None) == (points is None):
-        raise InputDataError("give either a mask region (--region) or a box of scan points (--points, e.g. 2:4,0:5)")
+        raise InputDataError("give either a mask region (--region) or a selection of scan points "
+                             "(--points, e.g. 2:4,0:5)")
     curves = read_curves(step_ref(path, entry))
     if region is not None:
         mask = region_mask(Path(masks or path), region, curves.map_shape, masks_entry)
