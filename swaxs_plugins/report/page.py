@@ -21,7 +21,8 @@ body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max
 color:#1b1f23;line-height:1.4;font-size:15px}
 h1{margin:.2em 0}h2{border-bottom:2px solid #d0d7de;padding-bottom:.2em;margin-top:1.6em}h3{margin:1em 0 .3em}
 table{border-collapse:collapse;margin:.3em 0 .8em}td,th{border:1px solid #d0d7de;padding:.25em .6em;
-text-align:left;vertical-align:top}th{background:#f3f4f6}code{font-size:13px;word-break:break-all}
+text-align:left;vertical-align:top}th{background:#f3f4f6}code{font-size:13px;overflow-wrap:anywhere}
+td:first-child{white-space:nowrap}table.wide{width:100%}
 .state{padding:.7em 1em;border-radius:6px;font-size:1.15em;font-weight:600;margin:.6em 0}
 .complete{background:#dafbe1;border:1px solid #2da44e}.incomplete{background:#ffebe9;border:3px solid #cf222e;
 color:#82071e;font-size:1.4em}.warnings{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;
@@ -121,7 +122,7 @@ def _warnings(step: Step) -> str:
 def _quality(step: Step) -> str:
     if not step.quality:
         return '<p class="muted">No quality figures recorded.</p>'
-    return "<h3>Quality</h3>" + _table(("figure", "value"), step.quality.items())
+    return "<h3>Quality</h3>" + _table(("figure", "value"), step.quality.items(), code=False)
 
 
 def _figures(step: Step) -> str:
@@ -142,7 +143,9 @@ def _provenance(step: Step) -> str:
             f"<h3>Inputs</h3>{inputs}")
 
 
-def _table(header: tuple[str, ...], rows: object) -> str:
+def _table(header: tuple[str, ...], rows: object, *, code: bool = True) -> str:
+    """A full-width table of escaped cells, in monospace where ``code`` (values, paths, hashes)."""
+    cell = "<td><code>{}</code></td>" if code else "<td>{}</td>"
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td><code>{escape(str(c))}</code></td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    body = "".join("<tr>" + "".join(cell.format(escape(str(c))) for c in row) + "</tr>" for row in rows)
+    return f'<table class="wide"><tr>{head}</tr>{body}</table>'
