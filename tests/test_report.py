@@ -9,15 +9,15 @@ from pathlib import Path
 import h5py
 import pytest
 from click.testing import CliRunner
-
 from conftest import TEST_PLUGINS, write_pipeline
+from test_pipeline import expected_sums, pipeline_text
+
 from swaxs_plugins.cli import main
 from swaxs_plugins.core.executors import SerialExecutor
 from swaxs_plugins.core.pipeline import run_pipeline
 from swaxs_plugins.core.plan import check_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.io.nexus import read_quality, resolve_entry, text, write_master
-from test_pipeline import pipeline_text
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
@@ -87,13 +87,13 @@ def test_every_link_resolves_and_figures_are_copied(output):
     assert "script" not in page.tags and "http" not in " ".join(page.links)
 
 
-def test_each_step_shows_its_quality_and_input_hashes(output):
+def test_each_step_shows_its_quality_and_input_hashes(output, raw_scan):
     _, page = report_of(output)
     with h5py.File(output, "r") as handle:
         entries = {name: resolve_entry(handle, name) for name in handle}
     assert set(entries) == {"sums", "shifted"}
     _, quality = read_quality(*entries["sums"])
-    assert quality["largest sum"] and list(quality.items())[0][0] == "largest sum"
+    assert quality == {"largest sum": f"{expected_sums(raw_scan[1], 2.0).max():.6g}"}
     for key, value in quality.items():
         assert key in page.cells and value in page.cells
     for path, entry in entries.values():
@@ -109,6 +109,7 @@ def test_each_step_shows_its_quality_and_input_hashes(output):
 def test_warnings_are_highlighted_and_escaped(output):
     index, page = report_of(output)
     assert page.warnings == ["offset <b>1.5</b> & large"]
+    assert "&quot;offset&quot;: 1.5" in index.read_text(encoding="utf-8")  # the folded configuration
     assert "offset &lt;b&gt;1.5&lt;/b&gt; &amp; large" in index.read_text(encoding="utf-8")
 
 

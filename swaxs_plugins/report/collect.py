@@ -54,6 +54,7 @@ class Step:
     version: str
     date: str
     parameters: dict[str, str]
+    configuration: str
     sources: list[Source]
     warnings: list[str]
     quality: dict[str, str]
@@ -96,7 +97,8 @@ def _step(path: Path, entry: str) -> Step:
             process = handle[entry][PROCESS_GROUP]
             return Step(entry, path, int(process["sequence_index"][()]), text(process["note"][()]),
                         text(process["program"][()]), text(process["version"][()]), text(process["date"][()]),
-                        _parameters(process), _sources(process), warnings, quality)
+                        _parameters(process), text(process[CONFIGURATION_NOTE]["data"][()]), _sources(process),
+                        warnings, quality)
     except (OSError, KeyError) as error:
         raise ReportError(f"{path}: step '{entry}' has no readable NXprocess '{PROCESS_GROUP}' ({error})") from error
 

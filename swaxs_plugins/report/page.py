@@ -28,7 +28,8 @@ td:first-child{white-space:nowrap}table.wide{width:100%}
 color:#82071e;font-size:1.4em}.warnings{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;
 padding:.4em 1em}.warnings li{color:#7d4e00;font-weight:600}.ok{color:#1a7f37}.muted{color:#57606a}
 .figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:1em}
-figure{margin:0}figure img{max-width:100%;border:1px solid #d0d7de}figcaption{font-size:13px;color:#57606a}
+figure{margin:0}pre{background:#f6f8fa;padding:.5em;font-size:12px;overflow-x:auto}
+summary{cursor:pointer;color:#0969da}figure img{max-width:100%;border:1px solid #d0d7de}figcaption{font-size:13px;color:#57606a}
 .badge{display:inline-block;padding:0 .5em;border-radius:1em;background:#fff8c5;color:#7d4e00;font-size:13px}
 """
 
@@ -107,9 +108,9 @@ def _warning_badge(step: Step) -> str:
 
 
 def _section(step: Step) -> str:
-    return "\n".join([f'<h2 id="{escape(step.step_id)}">{step.sequence_index}. {escape(step.step_id)} '
-                      f'<span class="muted">({escape(_kind(step))})</span></h2>',
-                      _warnings(step), _quality(step), _figures(step), _provenance(step)])
+    heading = (f'<h2 id="{escape(step.step_id)}">{step.sequence_index}. {escape(step.step_id)} '
+               f'<span class="muted">({escape(_kind(step))})</span></h2>')
+    return "\n".join([heading, _warnings(step), _quality(step), _figures(step), _provenance(step)])
 
 
 def _warnings(step: Step) -> str:
@@ -140,7 +141,8 @@ def _provenance(step: Step) -> str:
     inputs = _table(("input", "file", "what", "sha256"),
                     [(s.name, s.file, s.description, s.content_hash) for s in step.sources])
     return (f"<h3>Provenance</h3>{made}<h3>Parameters</h3>{_table(('parameter', 'value'), step.parameters.items())}"
-            f"<h3>Inputs</h3>{inputs}")
+            f"<h3>Inputs</h3>{inputs}<details><summary>Whole configuration (JSON)</summary>"
+            f"<pre>{escape(step.configuration)}</pre></details>")
 
 
 def _table(header: tuple[str, ...], rows: object, *, code: bool = True) -> str:
