@@ -54,6 +54,9 @@ def test_every_nexus_file_it_wrote_is_valid_and_figures_exist(demo):
         f.name for f in tomography}
     assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
     assert (outdir / "operando.yaml").read_text().startswith("# The default operando pipeline")
+    for name in ("operando", "tomography"):
+        assert f"report {outdir / 'processed' / f'{name}_report' / 'index.html'}" in result.output
+    assert any("saxs_electrode_nxcansas.h5" in line and "[NXcanSAS]: valid (0 errors)" in line for line in validated)
 
 
 CURVE, IMAGE = "_NXdataCurveView", "_NXdataImageView"

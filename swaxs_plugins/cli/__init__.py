@@ -280,6 +280,9 @@ def demo(ctx: click.Context, outdir: Path, seed: int, executor: str, workers: in
                    f"{'valid' if result.ok else 'INVALID'} ({result.errors} errors)")
     for figure in report.figures:
         click.echo(f"figure {figure}")
+    for page in report.pages:
+        click.echo(f"report {page}")
+    click.echo(f"NXcanSAS (SasView) {report.exported}")
     click.echo(f"summary: {outdir / 'summary.json'}")
     if not report.ok:
         raise click.ClickException("[demo] some recovered values are outside their tolerance or files are invalid")

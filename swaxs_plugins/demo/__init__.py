@@ -21,8 +21,10 @@ from swaxs_plugins.core.plan import check_pipeline
 from swaxs_plugins.core.registry import Registry
 from swaxs_plugins.demo import checks_tensor, checks_tomography
 from swaxs_plugins.demo.checks import Comparison, compare_all
+from swaxs_plugins.io.nxcansas import export_nxcansas
 from swaxs_plugins.io.output import prepare_folder
 from swaxs_plugins.io.validation import ValidationReport, validate_file
+from swaxs_plugins.report import write_report
 from swaxs_plugins.simulate import simulate_calibrants, simulate_operando, simulate_tomography
 
 DEFAULT_PIPELINE = "operando.yaml"
@@ -38,6 +40,8 @@ class DemoReport:
     validation: list[ValidationReport]
     figures: list[Path]
     runs: list[StepRun]
+    pages: list[Path]                # the HTML report of each pipeline output
+    exported: Path                   # the SAXS electrode mean per scan as NXcanSAS, for SasView
 
     @property
     def ok(self) -> bool:
@@ -73,9 +77,13 @@ def run_demo(outdir: Path, *, seed: int = 0, executor: str = "serial", workers: 
             runs += run_pipeline(plan, registry, chosen, overwrite=True)
     comparisons = compare_all(plans[0], outdir / "truth") + compare_all(
         plans[1], outdir / "truth", checks=(checks_tomography.comparisons, checks_tensor.comparisons))
-    validation = [report for path in (*raw_files, *(plan.output for plan in plans)) for report in validate_file(path)]
+    exported = outdir / "processed" / "saxs_electrode_nxcansas.h5"
+    export_nxcansas(plans[0].output, "saxs_subtracted", exported, region="electrode")
+    validation = [report for path in (*raw_files, *(plan.output for plan in plans), exported)
+                  for report in validate_file(path)]
     figures = sorted(figure for plan in plans for figure in plan.steps_dir.glob("*.png"))
-    report = DemoReport(outdir, comparisons, validation, figures, runs)
+    pages = [write_report(plan.output) for plan in plans]
+    report = DemoReport(outdir, comparisons, validation, figures, runs, pages, exported)
     write_summary(outdir / "summary.json", comparisons)
     return report
 
