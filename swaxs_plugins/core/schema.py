@@ -18,14 +18,13 @@ from swaxs_plugins.core.plan import PipelineConfig
 from swaxs_plugins.core.registry import RegisteredStep, Registry
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_ID = "https://swaxs-plugins.example/pipeline.schema.json"
 STEP_DEF = "StepConfig"
 
 
 def pipeline_schema(registry: Registry | None = None) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a pipeline file; with ``registry``, per-kind parameters too."""
     schema = PipelineConfig.model_json_schema()
-    schema = {"$schema": JSON_SCHEMA_DIALECT, "$id": SCHEMA_ID, **schema}
+    schema = {"$schema": JSON_SCHEMA_DIALECT, **schema}
     if registry is not None:
         _add_kinds(schema, registry)
     return schema
