@@ -12,10 +12,10 @@ from pathlib import Path
 
 from sphinx.application import Sphinx
 
+from swaxs_plugins import __version__
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))
-
-from swaxs_plugins import __version__  # noqa: E402 - after the path of the extensions is set
 
 project = "swaxs_plugins"
 author = "swaxs_plugins developers"

@@ -16,7 +16,16 @@ from typing import Any
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
-from swaxs_nodes import code, field_list, inline, page_ref, paragraph, python_ref, section, table
+from swaxs_nodes import (
+    code,
+    field_list,
+    inline,
+    page_ref,
+    paragraph,
+    python_ref,
+    section,
+    table,
+)
 from swaxs_steps_ref import step_anchor
 
 from swaxs_plugins.core.registry import Registry

@@ -13,7 +13,6 @@ import json
 from typing import Any
 
 import yaml
-
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
