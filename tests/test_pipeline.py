@@ -126,7 +126,7 @@ def test_a_run_writes_every_step_and_links_them(raw_scan, tmp_path, registry):
     runs = run_pipeline(plan, registry, SerialExecutor(progress=False))
     assert [(r.step_id, r.status) for r in runs] == [("sums", "ran"), ("shifted", "ran")]
     with h5py.File(plan.output, "r") as handle:
-        assert handle.attrs["default"] == "shifted"
+        assert handle.attrs["default"] == "shifted" and handle.attrs["swaxs_pipeline"] == "sums"
         np.testing.assert_allclose(handle["sums/sums/total"][()], expected_sums(frames, 2.0), rtol=1e-12)
         np.testing.assert_allclose(handle["shifted/shifted/I"][()], expected_sums(frames, 2.0) + 1.5, rtol=1e-12)
         assert handle["shifted/reduction/sequence_index"][()] == 2

@@ -67,7 +67,7 @@ def run_pipeline(plan: Plan, registry: Registry, executor: Executor, *, overwrit
     if rerun_from is not None:
         forced |= dependent_steps(plan, rerun_from)
     _prepare_outputs(plan)
-    write_master(plan.output, [], None, steps_total=len(plan.steps))
+    write_master(plan.output, [], None, steps_total=len(plan.steps), pipeline=plan.config.name)
     registry.notify("swaxs_before_pipeline", pipeline=plan.config)
     caches = _Caches()
     outputs: dict[str, StepOutputRef] = {}
@@ -81,7 +81,7 @@ def run_pipeline(plan: Plan, registry: Registry, executor: Executor, *, overwrit
                                                    planned.config.id)
         check_interrupt()
         write_master(plan.output, [(r.step_id, r.path) for r in runs], default=_headline(plan, runs),
-                     steps_total=len(plan.steps))
+                     steps_total=len(plan.steps), pipeline=plan.config.name)
     registry.notify("swaxs_after_pipeline", pipeline=plan.config, outputs={r.step_id: r.path for r in runs})
     return runs
 

@@ -324,11 +324,15 @@ class StepWriter:
         return group
 
 
-def write_master(path: Path, entries: Sequence[tuple[str, Path]], default: str | None, *, steps_total: int) -> None:
+PIPELINE_ATTR = "swaxs_pipeline"
+
+
+def write_master(path: Path, entries: Sequence[tuple[str, Path]], default: str | None, *, steps_total: int,
+                 pipeline: str | None = None) -> None:
     """A small file linking every completed step's entry (external links), written atomically.
 
     Its root records ``swaxs_steps_completed`` (the entries linked), ``swaxs_steps_total`` (the
-    pipeline's steps) and ``swaxs_run_complete``, true only when every step completed; ``swaxs
+    pipeline's steps), ``swaxs_pipeline`` (the pipeline's name) and ``swaxs_run_complete``, true only when every step completed; ``swaxs
     validate`` reports a file that is not complete as failed.
     """
     partial = path.with_name(f".{path.name}.partial")
@@ -342,6 +346,8 @@ def write_master(path: Path, entries: Sequence[tuple[str, Path]], default: str |
                 handle[entry_name] = h5py.ExternalLink(os.path.relpath(step_file, path.parent), f"/{entry_name}")
             if default:
                 handle.attrs["default"] = default
+            if pipeline:
+                handle.attrs[PIPELINE_ATTR] = pipeline
         _replace(partial, path, "pipeline output")
     finally:
         partial.unlink(missing_ok=True)

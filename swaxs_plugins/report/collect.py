@@ -19,6 +19,7 @@ from swaxs_plugins.core.errors import SwaxsError
 from swaxs_plugins.io.nexus import (
     CONFIGURATION_NOTE,
     PARAMETERS_GROUP,
+    PIPELINE_ATTR,
     PROCESS_GROUP,
     RunState,
     read_quality,
@@ -82,11 +83,12 @@ def collect(output: Path) -> Report:
             if state is None:
                 raise ReportError(f"{output}: not a pipeline output file (no run state at its root)")
             entries = [resolve_entry(handle, name) for name in handle]
+            name = text(handle.attrs.get(PIPELINE_ATTR, output.stem))
     except OSError as error:
         raise ReportError(f"{output}: cannot be read as HDF5 ({error})") from error
     steps = sorted((_step(path, entry.strip("/")) for path, entry in entries), key=lambda s: s.sequence_index)
     _assign_figures(steps)
-    return Report(output, output.stem, state, steps)
+    return Report(output, name, state, steps)
 
 
 def _step(path: Path, entry: str) -> Step:
