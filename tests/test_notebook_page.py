@@ -34,7 +34,8 @@ def page_run() -> tuple[list[tuple[str, str | None, str]], dict]:
     runs = []
     for code, shown in cells(PAGE.read_text()):
         printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
+        # numpy's default print options, as in a fresh notebook (a library imported earlier may change them)
+        with contextlib.redirect_stdout(printed), np.printoptions(threshold=1000, edgeitems=3, linewidth=75):
             exec(compile(code, str(PAGE), "exec"), namespace)  # noqa: S102 - the page's own cells
         runs.append((code, shown, printed.getvalue()))
     return runs, namespace
