@@ -95,8 +95,8 @@ def plot_sinograms(path: Path, sample: AlignedSample, image_label: str) -> Path:
                  ylabel="rotation (deg)")
     figure.colorbar(shown, ax=figure.axes, shrink=0.8, label=image_label)
     axes = figure.add_subplot(1, 3, 3)
-    for column, label in ((0, "dj"), (1, "dk")):
-        axes.plot(sample.alignment.shifts[:, column], ".", ms=3, label=label)
+    for column, shift in ((0, "dj"), (1, "dk")):
+        axes.plot(sample.alignment.shifts[:, column], ".", ms=3, label=shift)
     result = sample.alignment
     state = "converged" if result.converged else "NOT converged"
     axes.set(title=f"shifts: {result.iterations} iterations, {state}", xlabel="projection", ylabel="shift (px)")
